@@ -1,0 +1,75 @@
+#include "model/model.h"
+
+#include "util/error.h"
+
+namespace cascade {
+
+const float* Model::own(std::vector<float> data) {
+  owned.push_back(std::move(data));
+  return owned.back().data();
+}
+
+int64_t Model::n_params() const {
+  const auto& c = cfg;
+  int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim;
+  int64_t per_layer = d * q + 2 * d * kv + q * d + (c.arch == Arch::kLlama ? 3 : 2) * d * h;
+  int64_t n = static_cast<int64_t>(c.vocab_size) * d + c.n_layers * per_layer;
+  if (lm_head && lm_head != token_embd) n += static_cast<int64_t>(c.vocab_size) * d;
+  if (pos_embd) n += static_cast<int64_t>(c.context_length) * d;
+  return n;
+}
+
+void validate_config(const ModelConfig& c) {
+  auto positive = [](int v, int max, const char* name) {
+    if (v <= 0 || v > max)
+      throw Error(std::string("model config: ") + name + " = " + std::to_string(v) +
+                  " is out of range (1.." + std::to_string(max) + "); the model file is corrupt");
+  };
+  positive(c.dim, 1 << 16, "dim");
+  positive(c.hidden_dim, 1 << 18, "hidden_dim");
+  positive(c.n_layers, 1024, "n_layers");
+  positive(c.n_heads, 1024, "n_heads");
+  positive(c.n_kv_heads, 1024, "n_kv_heads");
+  positive(c.head_dim, 4096, "head_dim");
+  positive(c.vocab_size, 1 << 22, "vocab_size");
+  positive(c.context_length, 1 << 20, "context_length");
+  if (c.n_heads % c.n_kv_heads != 0)
+    throw Error("model config: n_heads (" + std::to_string(c.n_heads) +
+                ") is not a multiple of n_kv_heads (" + std::to_string(c.n_kv_heads) + ")");
+  if (c.rope_style != RopeStyle::kNone && c.head_dim % 2 != 0)
+    throw Error("model config: head_dim must be even for RoPE");
+  if (!(c.norm_eps > 0.0f && c.norm_eps < 1.0f))
+    throw Error("model config: norm epsilon " + std::to_string(c.norm_eps) + " is out of range");
+  if (c.rope_style != RopeStyle::kNone && !(c.rope_theta > 0.0f))
+    throw Error("model config: rope theta must be positive");
+}
+
+void validate_weights(const Model& m) {
+  auto need = [](const void* p, const std::string& what) {
+    if (!p) throw Error("model is missing tensor " + what);
+  };
+  need(m.token_embd, "token embedding");
+  need(m.out_norm, "output norm");
+  need(m.lm_head, "output (LM head)");
+  if (m.cfg.arch == Arch::kGPT2) need(m.pos_embd, "position embedding");
+  check(static_cast<int>(m.layers.size()) == m.cfg.n_layers, "model has wrong number of layers");
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const auto& l = m.layers[i];
+    std::string b = "of block " + std::to_string(i) + ": ";
+    need(l.attn_norm, b + "attn_norm");
+    need(l.wq, b + "attn_q");
+    need(l.wk, b + "attn_k");
+    need(l.wv, b + "attn_v");
+    need(l.wo, b + "attn_output");
+    need(l.ffn_norm, b + "ffn_norm");
+    need(l.w_up, b + "ffn_up");
+    need(l.w_down, b + "ffn_down");
+    if (m.cfg.arch == Arch::kLlama) need(l.w_gate, b + "ffn_gate");
+    if (m.cfg.arch == Arch::kGPT2) {
+      need(l.attn_norm_b, b + "attn_norm bias");
+      need(l.ffn_norm_b, b + "ffn_norm bias");
+    }
+  }
+}
+
+}  // namespace cascade

@@ -1,0 +1,109 @@
+// Model — hyper-parameters and fp32 weights of a decoder-only transformer.
+//
+// Every loader (GGUF, llama2.c) produces this one struct; every kernel,
+// engine and node reads it. Weights are fp32, row-major, and every matrix is
+// stored [out][in], so a projection is y = W·x (GGUF's ne[0] is the inner,
+// `in`, dimension; llama2.c stores the same layout). F32 tensors point into
+// the memory-mapped file; other types are dequantized into `owned`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cascade {
+
+class MappedFile;
+
+// Append-only: values are written into plans and wire messages.
+enum class Arch : int32_t {
+  kLlama = 0,  // RMSNorm, RoPE, (GQA), SwiGLU; also Mistral, Qwen2, SmolLM
+  kGPT2 = 1,   // LayerNorm with bias, learned positions, GELU MLP, biases
+};
+
+enum class RopeStyle : int32_t {
+  kNone = 0,      // no rotary embedding (GPT-2)
+  kAdjacent = 1,  // rotate pairs (2i, 2i+1): llama2.c, GGUF `llama`
+  kNeoX = 2,      // rotate pairs (i, i + head_dim/2): Qwen2, GPT-NeoX
+};
+
+struct ModelConfig {
+  Arch arch = Arch::kLlama;
+  int dim = 0;           // d, residual width
+  int hidden_dim = 0;    // FFN inner width
+  int n_layers = 0;
+  int n_heads = 0;       // query heads H
+  int n_kv_heads = 0;    // key/value heads (== n_heads without GQA)
+  int head_dim = 0;      // usually dim / n_heads
+  int vocab_size = 0;
+  int context_length = 0;  // maximum positions
+  float norm_eps = 1e-5f;
+
+  RopeStyle rope_style = RopeStyle::kAdjacent;
+  float rope_theta = 10000.0f;
+  // Llama-3 frequency scaling ("rope_type: llama3"); factor 0 = off.
+  float rope_scale_factor = 0.0f;
+  float rope_low_freq_factor = 1.0f;
+  float rope_high_freq_factor = 4.0f;
+  int rope_original_context = 8192;
+
+  int q_dim() const { return n_heads * head_dim; }
+  int kv_dim() const { return n_kv_heads * head_dim; }
+};
+
+// One transformer block. Pointers are fp32 and null when absent (biases of a
+// Llama model, for instance). Shapes in [out][in] order.
+struct LayerWeights {
+  const float* attn_norm = nullptr;    // [dim]
+  const float* attn_norm_b = nullptr;  // [dim] (LayerNorm only)
+  const float* wq = nullptr;           // [q_dim][dim]
+  const float* wk = nullptr;           // [kv_dim][dim]
+  const float* wv = nullptr;           // [kv_dim][dim]
+  const float* bq = nullptr;           // [q_dim]   (Qwen2, GPT-2)
+  const float* bk = nullptr;           // [kv_dim]
+  const float* bv = nullptr;           // [kv_dim]
+  const float* wo = nullptr;           // [dim][q_dim]
+  const float* bo = nullptr;           // [dim]
+  const float* ffn_norm = nullptr;     // [dim]
+  const float* ffn_norm_b = nullptr;   // [dim]
+  const float* w_gate = nullptr;       // [hidden][dim] (SwiGLU only)
+  const float* w_up = nullptr;         // [hidden][dim]
+  const float* b_up = nullptr;         // [hidden]
+  const float* w_down = nullptr;       // [dim][hidden]
+  const float* b_down = nullptr;       // [dim]
+};
+
+struct Model {
+  ModelConfig cfg;
+  const float* token_embd = nullptr;  // [vocab][dim]
+  const float* pos_embd = nullptr;    // [context][dim] (GPT-2 only)
+  std::vector<LayerWeights> layers;   // n_layers
+  const float* out_norm = nullptr;    // [dim]
+  const float* out_norm_b = nullptr;  // [dim] (LayerNorm only)
+  const float* lm_head = nullptr;     // [vocab][dim]; == token_embd when tied
+
+  // SHA-256 of the model file, hex; nodes use it to agree on the model.
+  std::string file_sha256;
+
+  // Keep-alive for the storage the pointers above point into.
+  std::shared_ptr<MappedFile> file;
+  std::vector<std::vector<float>> owned;
+
+  // Copies `n` floats into storage owned by the model and returns a pointer
+  // that stays valid for the model's lifetime.
+  const float* own(std::vector<float> data);
+
+  // Number of weight parameters (embedding and head counted once if tied).
+  int64_t n_params() const;
+};
+
+// Throws Error when the configuration is inconsistent or absurd (zero or
+// negative sizes, heads that do not divide, context too large, ...), naming
+// the offending field. Loaders call it before touching tensor data.
+void validate_config(const ModelConfig& cfg);
+
+// Throws Error when a required weight pointer is missing for cfg.arch.
+void validate_weights(const Model& m);
+
+}  // namespace cascade

@@ -1,0 +1,16 @@
+// Helpers shared by the tests: where the shared models live.
+#pragma once
+
+#include <string>
+
+namespace cascade::testing {
+
+// Absolute path of a file under ../shared (e.g. "models/stories260K/golden.json").
+// Fails the calling test loudly when the file is missing, with a hint; under
+// CI (CI=true) that is always a failure, never a skip.
+std::string shared_path(const std::string& rel);
+
+// A fresh empty directory for the calling test's files, removed at exit.
+std::string temp_dir();
+
+}  // namespace cascade::testing

@@ -1,0 +1,1 @@
+# One line per test executable: cascade_test(<file under tests/ without .cc> <libs>)
