@@ -1,0 +1,83 @@
+#include "engine/layer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace cascade {
+
+void RowScratch::ensure(const ModelConfig& c, int n) {
+  const size_t wide = (size_t)n * std::max(c.dim, c.q_dim());
+  if (xb.size() < wide) xb.resize(wide);
+  if (xb2.size() < wide) xb2.resize(wide);
+  if (hb.size() < (size_t)n * c.hidden_dim) hb.resize((size_t)n * c.hidden_dim);
+  if (hb2.size() < (size_t)n * c.hidden_dim) hb2.resize((size_t)n * c.hidden_dim);
+  if (inv_freq.empty() && c.rope_style != RopeStyle::kNone) {
+    inv_freq.resize(c.head_dim / 2);
+    rope_inv_freq(inv_freq.data(), c.head_dim, c.rope_theta, c.rope_scale_factor,
+                  c.rope_low_freq_factor, c.rope_high_freq_factor, c.rope_original_context);
+  }
+}
+
+namespace {
+
+void norm_rows(const Model& m, float* y, const float* x, const float* w, const float* b, int n) {
+  if (m.cfg.arch == Arch::kGPT2)
+    layernorm(y, x, w, b, n, m.cfg.dim, m.cfg.norm_eps);
+  else
+    rmsnorm(y, x, w, n, m.cfg.dim, m.cfg.norm_eps);
+}
+
+}  // namespace
+
+void embed_rows(const Model& m, const int32_t* tokens, const int32_t* pos, int n, float* h) {
+  const int d = m.cfg.dim;
+  for (int i = 0; i < n; ++i) {
+    std::memcpy(h + (size_t)i * d, m.token_embd + (size_t)tokens[i] * d, d * sizeof(float));
+    if (m.pos_embd) add_rows(h + (size_t)i * d, m.pos_embd + (size_t)pos[i] * d, d);
+  }
+}
+
+void block_qkv(const Model& m, int layer, const float* h, const int32_t* pos, int n, float* q,
+               float* k, float* v, RowScratch& s) {
+  const auto& c = m.cfg;
+  const auto& w = m.layers[layer];
+  s.ensure(c, n);
+  norm_rows(m, s.xb.data(), h, w.attn_norm, w.attn_norm_b, n);
+  matmul(q, s.xb.data(), w.wq, w.bq, n, c.dim, c.q_dim());
+  matmul(k, s.xb.data(), w.wk, w.bk, n, c.dim, c.kv_dim());
+  matmul(v, s.xb.data(), w.wv, w.bv, n, c.dim, c.kv_dim());
+  if (c.rope_style != RopeStyle::kNone) {
+    rope(q, pos, n, c.n_heads, c.head_dim, s.inv_freq.data(), (int)c.rope_style);
+    rope(k, pos, n, c.n_kv_heads, c.head_dim, s.inv_freq.data(), (int)c.rope_style);
+  }
+}
+
+void block_finish(const Model& m, int layer, float* h, const float* o, int n, RowScratch& s) {
+  const auto& c = m.cfg;
+  const auto& w = m.layers[layer];
+  s.ensure(c, n);
+  const int64_t rows_d = (int64_t)n * c.dim, rows_h = (int64_t)n * c.hidden_dim;
+  matmul(s.xb2.data(), o, w.wo, w.bo, n, c.q_dim(), c.dim);
+  add_rows(h, s.xb2.data(), rows_d);
+  norm_rows(m, s.xb.data(), h, w.ffn_norm, w.ffn_norm_b, n);
+  if (c.arch == Arch::kGPT2) {
+    matmul(s.hb.data(), s.xb.data(), w.w_up, w.b_up, n, c.dim, c.hidden_dim);
+    gelu(s.hb.data(), rows_h);
+  } else {
+    matmul(s.hb.data(), s.xb.data(), w.w_gate, nullptr, n, c.dim, c.hidden_dim);
+    matmul(s.hb2.data(), s.xb.data(), w.w_up, w.b_up, n, c.dim, c.hidden_dim);
+    swiglu(s.hb.data(), s.hb.data(), s.hb2.data(), rows_h);
+  }
+  matmul(s.xb2.data(), s.hb.data(), w.w_down, w.b_down, n, c.hidden_dim, c.dim);
+  add_rows(h, s.xb2.data(), rows_d);
+}
+
+void final_logits(const Model& m, const float* h, int n, float* logits, RowScratch& s) {
+  s.ensure(m.cfg, n);
+  norm_rows(m, s.xb.data(), h, m.out_norm, m.out_norm_b, n);
+  matmul(logits, s.xb.data(), m.lm_head, nullptr, n, m.cfg.dim, m.cfg.vocab_size);
+}
+
+}  // namespace cascade

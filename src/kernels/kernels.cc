@@ -1,0 +1,283 @@
+#include "kernels/kernels.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace cascade {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+#if defined(__AVX2__) && defined(__FMA__)
+inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+  return _mm_cvtss_f32(lo);
+}
+#endif
+
+// Σ a[i]·b[i].
+inline float dot(const float* a, const float* b, int n) {
+  int i = 0;
+  float s = 0.0f;
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8)
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  s = hsum(_mm256_add_ps(acc0, acc1));
+#endif
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y[i] += a·x[i].
+inline void axpy(float* y, float a, const float* x, int n) {
+  int i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 va = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+#endif
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// Four dot products of x with consecutive rows of W, sharing the loads of x:
+// the inner loop of the decode GEMV, which is bound by streaming W.
+inline void dot4(float* y, const float* W, const float* x, int in) {
+#if defined(__AVX2__) && defined(__FMA__)
+  const float *w0 = W, *w1 = W + in, *w2 = W + 2 * (size_t)in, *w3 = W + 3 * (size_t)in;
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= in; i += 8) {
+    __m256 xv = _mm256_loadu_ps(x + i);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv, a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xv, a3);
+  }
+  y[0] = hsum(a0);
+  y[1] = hsum(a1);
+  y[2] = hsum(a2);
+  y[3] = hsum(a3);
+  for (; i < in; ++i) {
+    y[0] += w0[i] * x[i];
+    y[1] += w1[i] * x[i];
+    y[2] += w2[i] * x[i];
+    y[3] += w3[i] * x[i];
+  }
+#else
+  for (int r = 0; r < 4; ++r) y[r] = dot(W + (size_t)r * in, x, in);
+#endif
+}
+
+void gemv(float* y, const float* x, const float* W, int in, int out) {
+  const int blocks = out / 4;
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < blocks; ++b) dot4(y + 4 * b, W + (size_t)4 * b * in, x, in);
+  for (int r = blocks * 4; r < out; ++r) y[r] = dot(W + (size_t)r * in, x, in);
+}
+
+}  // namespace
+
+int kernel_threads() { return omp_get_max_threads(); }
+
+void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out) {
+  if (n == 1) {
+    gemv(y, x, W, in, out);
+  } else if (n > 1) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y,
+                out);
+  }
+  if (bias)
+    for (int i = 0; i < n; ++i) add_rows(y + (size_t)i * out, bias, out);
+}
+
+void rmsnorm(float* y, const float* x, const float* w, int n, int d, float eps) {
+  for (int i = 0; i < n; ++i) {
+    const float* xi = x + (size_t)i * d;
+    float* yi = y + (size_t)i * d;
+    float ss = 0.0f;
+    for (int j = 0; j < d; ++j) ss += xi[j] * xi[j];
+    ss /= d;
+    ss += eps;
+    ss = 1.0f / std::sqrt(ss);
+    for (int j = 0; j < d; ++j) yi[j] = w[j] * (ss * xi[j]);
+  }
+}
+
+void layernorm(float* y, const float* x, const float* w, const float* b, int n, int d, float eps) {
+  for (int i = 0; i < n; ++i) {
+    const float* xi = x + (size_t)i * d;
+    float* yi = y + (size_t)i * d;
+    float mean = 0.0f;
+    for (int j = 0; j < d; ++j) mean += xi[j];
+    mean /= d;
+    float var = 0.0f;
+    for (int j = 0; j < d; ++j) var += (xi[j] - mean) * (xi[j] - mean);
+    var /= d;
+    const float inv = 1.0f / std::sqrt(var + eps);
+    for (int j = 0; j < d; ++j) yi[j] = (xi[j] - mean) * inv * w[j] + (b ? b[j] : 0.0f);
+  }
+}
+
+void rope_inv_freq(float* inv_freq, int head_dim, float theta, float scale_factor,
+                   float low_freq_factor, float high_freq_factor, int original_context) {
+  for (int j = 0; j < head_dim / 2; ++j) {
+    float f = 1.0f / std::pow(theta, (float)(2 * j) / (float)head_dim);
+    if (scale_factor > 0.0f) {
+      // Llama 3.1 "llama3" rope scaling (as in Meta's reference code).
+      const float pi = 3.14159265358979f;
+      const float wavelen = 2.0f * pi / f;
+      const float low_wavelen = original_context / low_freq_factor;
+      const float high_wavelen = original_context / high_freq_factor;
+      if (wavelen > low_wavelen) {
+        f = f / scale_factor;
+      } else if (wavelen >= high_wavelen) {
+        const float smooth = (original_context / wavelen - low_freq_factor) /
+                             (high_freq_factor - low_freq_factor);
+        f = (1.0f - smooth) * f / scale_factor + smooth * f;
+      }
+    }
+    inv_freq[j] = f;
+  }
+}
+
+void rope(float* x, const int32_t* pos, int n, int n_heads, int head_dim, const float* inv_freq,
+          int style) {
+  const int half = head_dim / 2;
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < half; ++j) {
+      const float a = pos[i] * inv_freq[j];
+      const float c = std::cos(a), s = std::sin(a);
+      for (int h = 0; h < n_heads; ++h) {
+        float* xh = x + ((size_t)i * n_heads + h) * head_dim;
+        const int i0 = style == 1 ? 2 * j : j;
+        const int i1 = style == 1 ? 2 * j + 1 : j + half;
+        const float v0 = xh[i0], v1 = xh[i1];
+        xh[i0] = v0 * c - v1 * s;
+        xh[i1] = v0 * s + v1 * c;
+      }
+    }
+  }
+}
+
+void swiglu(float* out, const float* gate, const float* up, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float g = gate[i];
+    out[i] = g * (1.0f / (1.0f + std::exp(-g))) * up[i];
+  }
+}
+
+void gelu(float* x, int64_t count) {
+  const float k = 0.7978845608028654f;  // sqrt(2/pi)
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(k * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void softmax(float* x, int n) {
+  float m = x[0];
+  for (int i = 1; i < n; ++i) m = std::max(m, x[i]);
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - m);
+    sum += x[i];
+  }
+  for (int i = 0; i < n; ++i) x[i] /= sum;
+}
+
+void add_rows(float* y, const float* x, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) y[i] += x[i];
+}
+
+void attention_partial(float* out, float* lse, const float* q, const int32_t* q_pos, int nq,
+                       const float* k, const float* v, const int32_t* k_pos, int nk, int n_heads,
+                       int n_kv_heads, int head_dim) {
+  const int q_stride = n_heads * head_dim, kv_stride = n_kv_heads * head_dim;
+  const int group = n_heads / n_kv_heads;
+  const float scale = 1.0f / std::sqrt((float)head_dim);
+  const int64_t tasks = (int64_t)nq * n_heads;
+#pragma omp parallel
+  {
+    std::vector<float> score(std::max(nk, 1));
+    std::vector<int> idx(std::max(nk, 1));
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int t = (int)(task / n_heads), h = (int)(task % n_heads);
+      const int kvh = h / group;
+      const float* qt = q + (size_t)t * q_stride + (size_t)h * head_dim;
+      float* ot = out + (size_t)t * q_stride + (size_t)h * head_dim;
+      int nv = 0;
+      float m = kNegInf;
+      for (int s = 0; s < nk; ++s) {
+        if (k_pos[s] > q_pos[t]) continue;
+        const float sc = dot(qt, k + (size_t)s * kv_stride + (size_t)kvh * head_dim, head_dim) * scale;
+        score[nv] = sc;
+        idx[nv++] = s;
+        m = std::max(m, sc);
+      }
+      std::fill(ot, ot + head_dim, 0.0f);
+      if (nv == 0) {
+        lse[(size_t)t * n_heads + h] = kNegInf;
+        continue;
+      }
+      float sum = 0.0f;
+      for (int j = 0; j < nv; ++j) {
+        score[j] = std::exp(score[j] - m);
+        sum += score[j];
+      }
+      const float inv = 1.0f / sum;
+      for (int j = 0; j < nv; ++j)
+        axpy(ot, score[j] * inv, v + (size_t)idx[j] * kv_stride + (size_t)kvh * head_dim, head_dim);
+      lse[(size_t)t * n_heads + h] = m + std::log(sum);
+    }
+  }
+}
+
+void attention_merge(float* out, const float* const* parts_out, const float* const* parts_lse,
+                     int n_parts, int n, int n_heads, int head_dim) {
+  const int stride = n_heads * head_dim;
+  for (int t = 0; t < n; ++t) {
+    for (int h = 0; h < n_heads; ++h) {
+      float m = kNegInf;
+      for (int b = 0; b < n_parts; ++b) m = std::max(m, parts_lse[b][(size_t)t * n_heads + h]);
+      float* o = out + (size_t)t * stride + (size_t)h * head_dim;
+      std::fill(o, o + head_dim, 0.0f);
+      if (m == kNegInf) continue;
+      float denom = 0.0f;
+      for (int b = 0; b < n_parts; ++b) {
+        const float l = parts_lse[b][(size_t)t * n_heads + h];
+        if (l == kNegInf) continue;
+        const float w = std::exp(l - m);
+        denom += w;
+        axpy(o, w, parts_out[b] + (size_t)t * stride + (size_t)h * head_dim, head_dim);
+      }
+      const float inv = 1.0f / denom;
+      for (int j = 0; j < head_dim; ++j) o[j] *= inv;
+    }
+  }
+}
+
+int argmax(const float* x, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+}  // namespace cascade

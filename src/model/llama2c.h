@@ -1,0 +1,21 @@
+// Loader for llama2.c checkpoints (legacy "version 0" .bin files).
+//
+// Layout: 7 int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+// vocab_size, seq_len), then fp32 tensors back to back, each [out][in].
+// A negative vocab_size means the classifier is stored separately at the end.
+#pragma once
+
+#include <string>
+
+#include "model/model.h"
+
+namespace cascade {
+
+// Maps `path` and points `out`'s weights into it. Throws Error with one line
+// on a truncated file or an absurd header.
+void load_llama2c_model(const std::string& path, Model& out);
+
+// True when the file starts like a llama2.c checkpoint (sane header fields).
+bool looks_like_llama2c(const std::string& path);
+
+}  // namespace cascade

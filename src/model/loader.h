@@ -1,0 +1,29 @@
+// load_model — open any supported model file (GGUF or llama2.c .bin).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "model/model.h"
+#include "tokenizer/vocab.h"
+
+namespace cascade {
+
+struct LoadOptions {
+  // llama2.c tokenizer.bin for a .bin checkpoint; when empty, tokenizer.bin
+  // or tok<vocab>.bin beside the model is used.
+  std::string tokenizer_path;
+  // When false a model without a tokenizer loads (vocab stays empty).
+  bool require_tokenizer = true;
+};
+
+struct LoadedModel {
+  Model model;
+  std::optional<Vocab> vocab;
+};
+
+// Detects the format by its first bytes. Throws Error with one line (what is
+// wrong, what to do) on anything it cannot load.
+LoadedModel load_model(const std::string& path, const LoadOptions& opts = {});
+
+}  // namespace cascade
