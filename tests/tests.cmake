@@ -1,3 +1,7 @@
 # One line per test executable: cascade_test(<file under tests/ without .cc> <libs>)
 cascade_test(kernels_test cascade_kernels)
 cascade_test(engine_golden_test cascade_engine)
+cascade_test(tokenizer_test cascade_tokenizer cascade_util)
+cascade_test(attacks_test cascade_attacks)
+cascade_test(gguf_test cascade_model cascade_util)
+cascade_test(cascade_test cascade_transport)

@@ -1,0 +1,118 @@
+#include "nodes/attn_node.h"
+
+#include <algorithm>
+#include <set>
+
+#include "kernels/kernels.h"
+#include "util/error.h"
+
+namespace cascade {
+
+AttnNode::AttnNode(const ModelConfig& cfg, const Plan& plan, int index, uint64_t session)
+    : cfg_(cfg), plan_(plan), self_{Role::kAttn, index}, session_(session) {
+  cache_.resize(cfg.n_layers);
+  step_queue_.resize(cfg.n_layers);
+}
+
+void AttnNode::handle(const Message& m, Outbox& out) {
+  const std::string who = self_.name(plan_.beta());
+  stats_.msgs_in++;
+  stats_.bytes_in += (int64_t)m.wire_bytes();
+  stats_.bytes_in_by_layer[m.layer] += (int64_t)m.wire_bytes();
+  const int qa = plan_.attn_q_shard(self_.index), kb = plan_.attn_kv_shard(self_.index);
+
+  if (m.type == MsgType::kStepBegin) {
+    check(m.from.role == Role::kClient, who + ": step begin must come from the client");
+    check(m.pos_begin >= 0 && m.pos_end > m.pos_begin && m.pos_end <= plan_.horizon(),
+          who + ": step positions out of range");
+    std::set<NodeId> senders;
+    for (int32_t p = m.pos_begin; p < m.pos_end; ++p) {
+      const int s = plan_.shard_of(p);
+      if (s == qa || s == kb) senders.insert({Role::kComp, plan_.comp_of(p)});
+    }
+    if (senders.empty()) return;
+    for (int l = plan_.front_layers(); l < cfg_.n_layers; ++l) {
+      Pending& pd = pending_[{m.step, l}];
+      check(!pd.begun, who + ": step " + std::to_string(m.step) + " begun twice");
+      pd.begun = true;
+      pd.expected = senders;
+      step_queue_[l].push_back(m.step);
+      try_complete(l, out);  // rows may have arrived before the step began
+    }
+    return;
+  }
+
+  check(m.type == MsgType::kAttnRows, who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message");
+  check(m.from.role == Role::kComp, who + ": rows must come from a CompNode");
+  check(m.layer >= plan_.front_layers() && m.layer < cfg_.n_layers, who + ": rows for a block outside [F, L)");
+  const size_t qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
+  check(m.rows.size() == m.pos.size() * qd && m.k.size() == m.kv_pos.size() * kvd &&
+            m.v.size() == m.kv_pos.size() * kvd && m.lse.empty(),
+        who + ": rows message has the wrong size");
+  for (int32_t p : m.pos) {
+    check(plan_.allows(self_, 'q', p),
+          who + " received a q row for position " + std::to_string(p) + " that its plan does not allow");
+    check(plan_.comp_of(p) == m.from.index, who + ": q row from a CompNode that does not own it");
+    stats_.positions_seen.insert(p);
+  }
+  for (int32_t p : m.kv_pos) {
+    check(plan_.allows(self_, 'k', p),
+          who + " received a k/v row for position " + std::to_string(p) + " that its plan does not allow");
+    check(plan_.comp_of(p) == m.from.index, who + ": k/v row from a CompNode that does not own it");
+    stats_.positions_seen.insert(p);
+  }
+  // Rows may arrive before kStepBegin on a network; park them under the step.
+  Pending& pd = pending_[{m.step, m.layer}];
+  for (const Message& prev : pd.msgs)
+    check(!(prev.from == m.from), who + ": two row messages from one CompNode for one block");
+  pd.msgs.push_back(m);
+  try_complete(m.layer, out);
+}
+
+void AttnNode::try_complete(int layer, Outbox& out) {
+  const std::string who = self_.name(plan_.beta());
+  // Blocks of successive steps complete in step order: the cache must hold
+  // the earlier step's keys before a later step's queries use it.
+  while (!step_queue_[layer].empty()) {
+    const int32_t step = step_queue_[layer].front();
+    auto it = pending_.find({step, layer});
+    Pending& pd = it->second;
+    for (const Message& m : pd.msgs)
+      check(pd.expected.count(m.from),
+            who + ": rows from " + m.from.name(plan_.beta()) + ", which has no rows for it in this step");
+    if (pd.msgs.size() < pd.expected.size()) return;
+
+    Cache& cache = cache_[layer];
+    for (const Message& m : pd.msgs) {
+      cache.pos.insert(cache.pos.end(), m.kv_pos.begin(), m.kv_pos.end());
+      cache.k.insert(cache.k.end(), m.k.begin(), m.k.end());
+      cache.v.insert(cache.v.end(), m.v.begin(), m.v.end());
+    }
+    const int qd = cfg_.q_dim(), H = cfg_.n_heads;
+    for (const Message& m : pd.msgs) {
+      const int nq = (int)m.pos.size();
+      if (nq == 0) continue;
+      Message r;
+      r.type = MsgType::kPartial;
+      r.from = self_;
+      r.to = m.from;
+      r.session = session_;
+      r.step = step;
+      r.layer = layer;
+      r.pos = m.pos;
+      r.rows.resize((size_t)nq * qd);
+      r.lse.resize((size_t)nq * H);
+      attention_partial(r.rows.data(), r.lse.data(), m.rows.data(), m.pos.data(), nq, cache.k.data(),
+                        cache.v.data(), cache.pos.data(), (int)cache.pos.size(), cfg_.n_heads,
+                        cfg_.n_kv_heads, cfg_.head_dim);
+      stats_.msgs_out++;
+      stats_.bytes_out += (int64_t)r.wire_bytes();
+      stats_.bytes_out_by_layer[layer] += (int64_t)r.wire_bytes();
+      out.send(std::move(r));
+    }
+    pending_.erase(it);
+    step_queue_[layer].pop_front();
+  }
+}
+
+}  // namespace cascade

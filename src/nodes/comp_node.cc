@@ -1,0 +1,165 @@
+#include "nodes/comp_node.h"
+
+#include <limits>
+#include <set>
+
+#include "kernels/kernels.h"
+#include "util/error.h"
+
+namespace cascade {
+
+CompNode::CompNode(const Model& model, const Plan& plan, int index, uint64_t session)
+    : model_(model), plan_(plan), self_{Role::kComp, index}, session_(session) {}
+
+void CompNode::send(Message m, Outbox& out) {
+  m.from = self_;
+  m.session = session_;
+  m.step = step_;
+  const int64_t b = (int64_t)m.wire_bytes();
+  stats_.msgs_out++;
+  stats_.bytes_out += b;
+  stats_.bytes_out_by_layer[m.layer] += b;
+  out.send(std::move(m));
+}
+
+void CompNode::handle(const Message& m, Outbox& out) {
+  const auto& c = model_.cfg;
+  const std::string who = self_.name(plan_.beta());
+  stats_.msgs_in++;
+  stats_.bytes_in += (int64_t)m.wire_bytes();
+  stats_.bytes_in_by_layer[m.layer] += (int64_t)m.wire_bytes();
+  for (int32_t p : m.pos) {
+    check(plan_.allows(self_, m.type == MsgType::kHidden ? 'h' : 'o', p),
+          who + " received a row for position " + std::to_string(p) + " that its plan does not allow");
+    stats_.positions_seen.insert(p);
+  }
+  check(m.kv_pos.empty() && m.k.empty() && m.v.empty(), who + " received k/v rows, which only AttnNodes take");
+
+  if (m.type == MsgType::kHidden) {
+    check(m.from.role == Role::kClient, who + ": hidden rows must come from the client");
+    check(m.layer == plan_.front_layers(), who + ": hidden rows for the wrong block");
+    check(partials_got_ == partials_expected_, who + ": new step before the previous one finished");
+    check(m.rows.size() == m.pos.size() * (size_t)c.dim, who + ": hidden rows have the wrong size");
+    // The step's rows of mine must be exactly the positions sent.
+    std::vector<int32_t> expect;
+    for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
+      if (plan_.comp_of(p) == self_.index) expect.push_back(p);
+    check(expect == m.pos, who + ": hidden rows do not match the step's positions for this node");
+    step_ = m.step;
+    flags_ = m.flags;
+    pos_end_ = m.pos_end;
+    mine_ = m.pos;
+    row_of_.clear();
+    for (size_t i = 0; i < mine_.size(); ++i) row_of_[mine_[i]] = (int)i;
+    h_ = m.rows;
+    layer_ = m.layer;
+    if (layer_ < c.n_layers) start_block(out);
+    return;
+  }
+
+  check(m.type == MsgType::kPartial, who + " cannot handle a " + msg_type_name(m.type) + " message");
+  check(m.step == step_ && m.layer == layer_, who + ": partial for a step/block not in flight");
+  check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() &&
+            m.lse.size() == m.pos.size() * (size_t)c.n_heads,
+        who + ": partial has the wrong size");
+  int slot;
+  if (m.from.role == Role::kClient) {
+    check(plan_.head() > 0, who + ": unexpected partial from the client");
+    slot = plan_.beta();
+  } else {
+    check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn(),
+          who + ": partial from an unknown node");
+    slot = plan_.attn_kv_shard(m.from.index);
+    for (int32_t p : m.pos)
+      check(plan_.shard_of(p) == plan_.attn_q_shard(m.from.index),
+            who + ": partial for position " + std::to_string(p) + " from an AttnNode not of its shard");
+  }
+  const int qd = c.q_dim(), H = c.n_heads;
+  for (size_t i = 0; i < m.pos.size(); ++i) {
+    const int r = row_of_.at(m.pos[i]);
+    std::copy(m.rows.begin() + i * qd, m.rows.begin() + (i + 1) * qd, slot_out_[slot].begin() + (size_t)r * qd);
+    std::copy(m.lse.begin() + i * H, m.lse.begin() + (i + 1) * H, slot_lse_[slot].begin() + (size_t)r * H);
+  }
+  if (++partials_got_ == partials_expected_) finish_block(out);
+}
+
+void CompNode::start_block(Outbox& out) {
+  const auto& c = model_.cfg;
+  const int n = (int)mine_.size(), qd = c.q_dim(), kvd = c.kv_dim(), beta = plan_.beta();
+  q_.resize((size_t)n * qd);
+  k_.resize((size_t)n * kvd);
+  v_.resize((size_t)n * kvd);
+  block_qkv(model_, layer_, h_.data(), mine_.data(), n, q_.data(), k_.data(), v_.data(), scratch_);
+
+  // One message per AttnNode (a, b): my q rows of shard a, my k,v rows of shard b.
+  std::vector<std::vector<int>> rows_of_shard(beta);
+  for (int i = 0; i < n; ++i) rows_of_shard[plan_.shard_of(mine_[i])].push_back(i);
+  std::set<int> q_shards;
+  for (int a = 0; a < beta; ++a) {
+    for (int b = 0; b < beta; ++b) {
+      if (rows_of_shard[a].empty() && rows_of_shard[b].empty()) continue;
+      Message m;
+      m.type = MsgType::kAttnRows;
+      m.to = plan_.attn_node(a, b);
+      m.layer = layer_;
+      for (int i : rows_of_shard[a]) {
+        m.pos.push_back(mine_[i]);
+        m.rows.insert(m.rows.end(), q_.begin() + (size_t)i * qd, q_.begin() + (size_t)(i + 1) * qd);
+      }
+      for (int i : rows_of_shard[b]) {
+        m.kv_pos.push_back(mine_[i]);
+        m.k.insert(m.k.end(), k_.begin() + (size_t)i * kvd, k_.begin() + (size_t)(i + 1) * kvd);
+        m.v.insert(m.v.end(), v_.begin() + (size_t)i * kvd, v_.begin() + (size_t)(i + 1) * kvd);
+      }
+      if (!rows_of_shard[a].empty()) q_shards.insert(a);
+      send(std::move(m), out);
+    }
+  }
+  n_slots_ = beta + (plan_.head() > 0 ? 1 : 0);
+  slot_out_.assign(n_slots_, std::vector<float>((size_t)n * qd, 0.0f));
+  slot_lse_.assign(n_slots_, std::vector<float>((size_t)n * c.n_heads, -std::numeric_limits<float>::infinity()));
+  partials_got_ = 0;
+  partials_expected_ = (int)q_shards.size() * beta;
+  if (plan_.head() > 0) {
+    // The client keeps the first positions' keys; it serves their attention.
+    Message m;
+    m.type = MsgType::kAttnRows;
+    m.to = {Role::kClient, 0};
+    m.layer = layer_;
+    m.pos = mine_;
+    m.rows = q_;
+    partials_expected_ += 1;
+    send(std::move(m), out);
+  }
+}
+
+void CompNode::finish_block(Outbox& out) {
+  const auto& c = model_.cfg;
+  const int n = (int)mine_.size();
+  std::vector<const float*> po(n_slots_), pl(n_slots_);
+  for (int s = 0; s < n_slots_; ++s) {
+    po[s] = slot_out_[s].data();
+    pl[s] = slot_lse_[s].data();
+  }
+  merged_.resize((size_t)n * c.q_dim());
+  attention_merge(merged_.data(), po.data(), pl.data(), n_slots_, n, c.n_heads, c.head_dim);
+  block_finish(model_, layer_, h_.data(), merged_.data(), n, scratch_);
+  ++layer_;
+  if (layer_ < c.n_layers) {
+    start_block(out);
+    return;
+  }
+  // Done: return the rows the client asked for (the last position's, or all).
+  Message m;
+  m.type = MsgType::kFinal;
+  m.to = {Role::kClient, 0};
+  m.layer = layer_;
+  for (int i = 0; i < n; ++i) {
+    if (!(flags_ & kWantAllRows) && mine_[i] != pos_end_ - 1) continue;
+    m.pos.push_back(mine_[i]);
+    m.rows.insert(m.rows.end(), h_.begin() + (size_t)i * c.dim, h_.begin() + (size_t)(i + 1) * c.dim);
+  }
+  send(std::move(m), out);
+}
+
+}  // namespace cascade

@@ -1,0 +1,58 @@
+// CompNode — the row-wise work of blocks [F, L) for the positions it owns.
+//
+// Per step and block: block_qkv on its rows, q rows to the β AttnNodes
+// (shard(t), b) and k,v rows to the β AttnNodes (a, shard(t)) (and q rows to
+// the client when the client keeps a head of positions), then the exact
+// merge of the β (+1) partials per row, block_finish, next block. After the
+// last block it returns the last position's row (or all, on request) to the
+// client. It receives nothing but its own rows: every arriving row is checked
+// against the plan, and anything else is an Error.
+#pragma once
+
+#include <map>
+#include <vector>
+
+#include "engine/layer.h"
+#include "nodes/message.h"
+#include "nodes/role_stats.h"
+
+namespace cascade {
+
+class CompNode {
+ public:
+  CompNode(const Model& model, const Plan& plan, int index, uint64_t session = 0);
+
+  // Handles kHidden (starts a step) and kPartial. Throws Error on a message
+  // the plan does not allow or that does not fit the step.
+  void handle(const Message& m, Outbox& out);
+
+  const RoleStats& stats() const { return stats_; }
+  NodeId id() const { return self_; }
+
+ private:
+  void start_block(Outbox& out);
+  void finish_block(Outbox& out);
+  void send(Message m, Outbox& out);
+
+  const Model& model_;
+  const Plan& plan_;
+  NodeId self_;
+  uint64_t session_;
+  RoleStats stats_;
+  RowScratch scratch_;
+
+  // The step in flight.
+  int32_t step_ = -1;
+  int32_t flags_ = 0;
+  int32_t pos_end_ = 0;
+  int layer_ = 0;
+  std::vector<int32_t> mine_;          // my positions, ascending
+  std::map<int32_t, int> row_of_;      // position → row index in mine_
+  std::vector<float> h_, q_, k_, v_;   // [rows][...]
+  int n_slots_ = 0;                    // β key shards (+1 for the client)
+  std::vector<std::vector<float>> slot_out_, slot_lse_;  // per slot [rows][...]
+  int partials_expected_ = 0, partials_got_ = 0;
+  std::vector<float> merged_;
+};
+
+}  // namespace cascade

@@ -1,0 +1,57 @@
+// Message — the only thing Cascade's roles exchange.
+//
+// Roles (Client, CompNode, AttnNode) are message handlers: they receive a
+// Message, compute, and send Messages through an Outbox. The in-process bus
+// and the gRPC transport both just move these structs, so the roles do not
+// know which one they run on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plan/plan.h"
+
+namespace cascade {
+
+// Append-only: values go on the wire.
+enum class MsgType : int32_t {
+  kStepBegin = 0,  // client → node: new positions [pos_begin, pos_end)
+  kHidden = 1,     // client → CompNode: h^F rows (rows, pos)
+  kAttnRows = 2,   // CompNode → AttnNode / client: q rows (rows, pos), k,v rows (k, v, kv_pos)
+  kPartial = 3,    // AttnNode / client → CompNode: partial outputs (rows, pos) and lse
+  kFinal = 4,      // CompNode → client: last block's output rows (rows, pos)
+};
+
+// Step flags.
+constexpr int32_t kWantAllRows = 1;  // return every final row, not only the last
+
+struct Message {
+  MsgType type = MsgType::kStepBegin;
+  NodeId from, to;
+  uint64_t session = 0;
+  int32_t step = 0;
+  int32_t layer = 0;
+  int32_t pos_begin = 0, pos_end = 0;  // kStepBegin
+  int32_t flags = 0;                   // kStepBegin
+  std::vector<int32_t> pos;            // positions of `rows`
+  std::vector<float> rows;             // [pos.size()][width]
+  std::vector<int32_t> kv_pos;         // positions of k and v
+  std::vector<float> k, v;             // [kv_pos.size()][kv_dim]
+  std::vector<float> lse;              // [pos.size()][n_heads]
+
+  // Bytes of the payload as it travels (positions + floats + fixed header).
+  size_t wire_bytes() const {
+    return 48 + 4 * (pos.size() + rows.size() + kv_pos.size() + k.size() + v.size() + lse.size());
+  }
+};
+
+const char* msg_type_name(MsgType t);
+
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual void send(Message m) = 0;
+};
+
+}  // namespace cascade

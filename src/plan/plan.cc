@@ -1,0 +1,241 @@
+#include "plan/plan.h"
+
+#include <algorithm>
+#include <climits>
+#include <functional>
+#include <numeric>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+
+namespace cascade {
+
+std::string NodeId::name(int beta) const {
+  switch (role) {
+    case Role::kClient: return "client";
+    case Role::kComp: return "comp" + std::to_string(index);
+    case Role::kAttn:
+      return "attn(" + std::to_string(index / beta) + "," + std::to_string(index % beta) + ")";
+  }
+  return "?";
+}
+
+namespace {
+
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+std::string fmt_gap(int g) { return g == INT_MAX ? "inf" : std::to_string(g); }
+
+}  // namespace
+
+Plan Plan::make(const PlanSpec& s, const ModelConfig& cfg) {
+  check(s.alpha >= 1 && s.alpha <= 4096, "plan: alpha (CompNodes) must be in 1..4096, got " + std::to_string(s.alpha));
+  check(s.beta >= 1 && s.beta <= 64, "plan: beta (attention shards) must be in 1..64, got " + std::to_string(s.beta));
+  check(s.c >= 0 && s.delta >= 0, "plan: c and delta must be >= 0");
+  check(s.front_layers >= 0 && s.front_layers <= cfg.n_layers,
+        "plan: front layers F = " + std::to_string(s.front_layers) + " must be in 0.." +
+            std::to_string(cfg.n_layers) + " (the model has " + std::to_string(cfg.n_layers) + " blocks)");
+  check(s.public_prefix >= 0, "plan: public prefix must be >= 0");
+  check(s.client_head >= -1, "plan: client head must be >= 0 (or -1 for the default, delta)");
+  Plan p;
+  p.spec_ = s;
+  p.n_layers_ = cfg.n_layers;
+  if (p.spec_.client_head < 0) p.spec_.client_head = s.delta;
+  p.head_ = s.public_prefix + p.spec_.client_head;
+  p.attn_block_ = std::max(1, s.delta);
+  p.comp_block_ = s.alpha > 1 ? std::max(1, ceil_div(s.delta, s.alpha - 1)) : 1;
+  p.horizon_ = s.horizon > 0 ? s.horizon : std::min(cfg.context_length, 4096);
+  check(p.head_ < p.horizon_ || s.front_layers == cfg.n_layers,
+        "plan: the client keeps the first " + std::to_string(p.head_) +
+            " positions, which covers the whole horizon; lower client_head or delta");
+
+  if (s.c > 0) {
+    const int u_need = std::max(1, s.delta);
+    const int alpha_ok = 1 + ceil_div(s.delta, s.c);
+    std::string fix = "; with c=" + std::to_string(s.c) + ", delta=" + std::to_string(s.delta) +
+                      " use alpha >= " + std::to_string(alpha_ok) +
+                      (2 * u_need <= s.c ? ", beta >= 3"
+                                         : " and raise c to >= " + std::to_string(2 * u_need) +
+                                               " (an off-diagonal AttnNode sees two shards: runs of 2·max(1,delta))") +
+                      ", or pass c=0 to drop the c-delta requirement";
+    for (const NodeId& n : p.nodes()) {
+      ViewStats st = p.stats(p.view(n));
+      if (st.count == 0) continue;
+      if (st.max_run > s.c || st.min_gap < s.delta)
+        throw Error("plan: view of " + n.name(s.beta) + " is not c-delta (max run " +
+                    std::to_string(st.max_run) + ", min gap " + fmt_gap(st.min_gap) + ", need run <= " +
+                    std::to_string(s.c) + " and gap >= " + std::to_string(s.delta) + ")" + fix);
+    }
+  }
+  return p;
+}
+
+int Plan::comp_of(int pos) const {
+  if (pos < head_) return kClientOwned;
+  return ((pos - head_) / comp_block_) % spec_.alpha;
+}
+
+int Plan::shard_of(int pos) const {
+  if (pos < head_) return kClientOwned;
+  return ((pos - head_) / attn_block_) % spec_.beta;
+}
+
+bool Plan::allows(const NodeId& node, char kind, int pos) const {
+  if (pos < 0) return false;
+  switch (node.role) {
+    case Role::kClient: return true;  // the client owns everything
+    case Role::kComp: return comp_of(pos) == node.index && (kind == 'h' || kind == 'o');
+    case Role::kAttn:
+      if (kind == 'q') return shard_of(pos) == attn_q_shard(node.index);
+      if (kind == 'k') return shard_of(pos) == attn_kv_shard(node.index);
+      return false;
+  }
+  return false;
+}
+
+std::vector<int> Plan::view(const NodeId& node) const {
+  std::vector<int> v;
+  if (node.role == Role::kClient) return v;
+  for (int p = head_; p < horizon_; ++p) {
+    bool seen = node.role == Role::kComp ? allows(node, 'h', p)
+                                         : allows(node, 'q', p) || allows(node, 'k', p);
+    if (seen) v.push_back(p);
+  }
+  return v;
+}
+
+ViewStats Plan::stats(const std::vector<int>& positions) const {
+  ViewStats st;
+  st.count = (int)positions.size();
+  st.min_gap = INT_MAX;
+  if (positions.empty()) return st;
+  st.first = positions.front();
+  st.lead_gap = std::max(0, st.first - spec_.public_prefix);
+  int run = 1;
+  for (size_t i = 1; i < positions.size(); ++i) {
+    if (positions[i] == positions[i - 1] + 1) {
+      ++run;
+    } else {
+      st.max_run = std::max(st.max_run, run);
+      st.min_gap = std::min(st.min_gap, positions[i] - positions[i - 1] - 1);
+      run = 1;
+    }
+  }
+  st.max_run = std::max(st.max_run, run);
+  return st;
+}
+
+std::vector<NodeId> Plan::nodes() const {
+  std::vector<NodeId> out;
+  for (int r = 0; r < spec_.alpha; ++r) out.push_back({Role::kComp, r});
+  for (int i = 0; i < n_attn(); ++i) out.push_back({Role::kAttn, i});
+  return out;
+}
+
+Plan::Coalition Plan::worst_coalition(int k) const {
+  const std::vector<NodeId> all = nodes();
+  const int n = (int)all.size();
+  Coalition worst;
+  if (k < 1 || k > n) return worst;
+  // Views are periodic after the head; a few periods show every pattern.
+  const int period = std::lcm(spec_.alpha * comp_block_, spec_.beta * attn_block_);
+  const int window = std::min(horizon_, head_ + 4 * period);
+  std::vector<std::vector<char>> seen(n, std::vector<char>(window, 0));
+  for (int i = 0; i < n; ++i)
+    for (int p : view(all[i]))
+      if (p < window) seen[i][p] = 1;
+  std::vector<int> idx(k);
+  std::iota(idx.begin(), idx.end(), 0);
+  bool first = true;
+  std::vector<int> positions;
+  while (true) {
+    positions.clear();
+    for (int p = 0; p < window; ++p)
+      for (int i : idx)
+        if (seen[i][p]) {
+          positions.push_back(p);
+          break;
+        }
+    ViewStats st = stats(positions);
+    bool worse = first || st.min_gap < worst.stats.min_gap ||
+                 (st.min_gap == worst.stats.min_gap && st.max_run > worst.stats.max_run);
+    if (worse) {
+      worst.stats = st;
+      worst.members.clear();
+      for (int i : idx) worst.members.push_back(all[i]);
+      first = false;
+    }
+    int j = k - 1;
+    while (j >= 0 && idx[j] == n - k + j) --j;
+    if (j < 0) break;
+    ++idx[j];
+    for (int m = j + 1; m < k; ++m) idx[m] = idx[m - 1] + 1;
+  }
+  return worst;
+}
+
+nlohmann::json Plan::to_json(int max_coalition) const {
+  using nlohmann::json;
+  auto js = [](const ViewStats& st) {
+    return json{{"count", st.count},
+                {"first", st.first},
+                {"max_run", st.max_run},
+                {"min_gap", st.min_gap == INT_MAX ? json(nullptr) : json(st.min_gap)},
+                {"lead_gap", st.lead_gap}};
+  };
+  json j;
+  j["alpha"] = spec_.alpha;
+  j["beta"] = spec_.beta;
+  j["c"] = spec_.c;
+  j["delta"] = spec_.delta;
+  j["front_layers"] = spec_.front_layers;
+  j["public_prefix"] = spec_.public_prefix;
+  j["client_head"] = spec_.client_head;
+  j["head"] = head_;
+  j["comp_block"] = comp_block_;
+  j["attn_block"] = attn_block_;
+  j["horizon"] = horizon_;
+  j["nodes"] = (int)nodes().size();
+  json views = json::array();
+  for (const NodeId& n : nodes()) {
+    json v = js(stats(view(n)));
+    v["node"] = n.name(spec_.beta);
+    views.push_back(v);
+  }
+  j["views"] = views;
+  json coal = json::array();
+  for (int k = 2; k <= max_coalition; ++k) {
+    Coalition c = worst_coalition(k);
+    json cj = js(c.stats);
+    cj["k"] = k;
+    json names = json::array();
+    for (auto& m : c.members) names.push_back(m.name(spec_.beta));
+    cj["members"] = names;
+    coal.push_back(cj);
+  }
+  j["worst_coalitions"] = coal;
+  return j;
+}
+
+std::string Plan::table() const {
+  std::ostringstream o;
+  o << "plan: alpha=" << spec_.alpha << " beta=" << spec_.beta << " (" << nodes().size()
+    << " nodes)  c=" << spec_.c << " delta=" << spec_.delta << "  F=" << spec_.front_layers
+    << "  public prefix=" << spec_.public_prefix << "  client keeps positions [0," << head_ << ")\n";
+  o << "rule: CompNode = ((p-" << head_ << ")/" << comp_block_ << ") mod " << spec_.alpha
+    << ", attention shard = ((p-" << head_ << ")/" << attn_block_ << ") mod " << spec_.beta
+    << "; views over positions [0," << horizon_ << ")\n";
+  o << "node          rows  first  max_run  min_gap  lead_gap\n";
+  char buf[160];
+  for (const NodeId& n : nodes()) {
+    ViewStats st = stats(view(n));
+    snprintf(buf, sizeof buf, "%-12s %5d  %5d  %7d  %7s  %8d\n", n.name(spec_.beta).c_str(), st.count,
+             st.first, st.max_run, fmt_gap(st.min_gap).c_str(), st.lead_gap);
+    o << buf;
+  }
+  return o.str();
+}
+
+}  // namespace cascade

@@ -1,0 +1,120 @@
+// Plan — who handles which token position (protocol §3, §4).
+//
+// A plan is a pure function of the position, so prompt and generated
+// positions follow the same rule and every party can compute it:
+//
+//   positions [0, head)            the client's own: the public prefix plus
+//                                  the first `client_head` private positions,
+//                                  which are cheap to vocab-match (no unseen
+//                                  context before them). They never leave the
+//                                  client; the client serves attention over
+//                                  their keys itself.
+//   positions p >= head, r = p - head:
+//     CompNode    comp_of(p)  = (r / comp_block) mod α
+//     attn shard  shard_of(p) = (r / attn_block) mod β
+//
+// AttnNode (a, b) receives q rows of shard a and k,v rows of shard b, so its
+// view is S_a ∪ S_b. With attn_block = u (u = max(1, δ)) and β >= 3, every
+// off-diagonal view has runs of at most 2u (two neighbouring blocks) and gaps
+// of at least u (one foreign block between two of its blocks); a diagonal view
+// has runs u and gaps (β-1)u. CompNode views have runs comp_block and gaps
+// (α-1)·comp_block. The tests check these bounds on every view.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "model/model.h"
+
+namespace cascade {
+
+struct PlanSpec {
+  int alpha = 4;          // CompNodes
+  int beta = 4;           // attention shards; β² AttnNodes
+  int c = 6;              // max run a view may contain; 0 = no c-δ requirement
+  int delta = 3;          // min gap between runs of a view
+  int front_layers = 1;   // F: blocks the client runs itself on every row
+  int public_prefix = 1;  // positions the attacker knows anyway (BOS, system prompt)
+  int client_head = -1;   // private positions kept at the client; -1 = δ
+  int horizon = 0;        // positions the views are computed over; 0 = model context
+};
+
+// Append-only: written in messages.
+enum class Role : int32_t { kClient = 0, kComp = 1, kAttn = 2 };
+
+struct NodeId {
+  Role role = Role::kClient;
+  int32_t index = 0;  // CompNode r, or AttnNode a·β + b
+  bool operator==(const NodeId& o) const { return role == o.role && index == o.index; }
+  bool operator<(const NodeId& o) const {
+    return role != o.role ? role < o.role : index < o.index;
+  }
+  std::string name(int beta) const;  // "client", "comp3", "attn(1,2)"
+};
+
+// Shape of a set of positions as the protocol measures it.
+struct ViewStats {
+  int count = 0;        // positions in the view (within the horizon)
+  int first = -1;       // smallest position, -1 if empty
+  int max_run = 0;      // longest run of consecutive positions
+  int min_gap = 0;      // shortest gap between two runs (INT32_MAX if one run)
+  int lead_gap = 0;     // unseen private positions before the first one
+};
+
+class Plan {
+ public:
+  // Builds and checks a plan. Throws Error naming the view that is not c-δ
+  // and the α, β (or c, δ) that would work.
+  static Plan make(const PlanSpec& spec, const ModelConfig& cfg);
+
+  static constexpr int kClientOwned = -1;
+
+  const PlanSpec& spec() const { return spec_; }
+  int alpha() const { return spec_.alpha; }
+  int beta() const { return spec_.beta; }
+  int front_layers() const { return spec_.front_layers; }
+  int n_layers() const { return n_layers_; }
+  int head() const { return head_; }  // positions < head stay at the client
+  int comp_block() const { return comp_block_; }
+  int attn_block() const { return attn_block_; }
+  int horizon() const { return horizon_; }
+  int n_attn() const { return spec_.beta * spec_.beta; }
+
+  int comp_of(int pos) const;   // CompNode index, or kClientOwned
+  int shard_of(int pos) const;  // attention shard, or kClientOwned
+  NodeId attn_node(int a, int b) const { return {Role::kAttn, a * spec_.beta + b}; }
+  int attn_q_shard(int index) const { return index / spec_.beta; }
+  int attn_kv_shard(int index) const { return index % spec_.beta; }
+
+  // May `node` receive the row of `pos`? (kind: 'h' hidden row, 'q', 'k' for
+  // k and v, 'o' partial output). The one rule every receiver enforces.
+  bool allows(const NodeId& node, char kind, int pos) const;
+
+  // Every position whose row `node` receives, within the horizon.
+  std::vector<int> view(const NodeId& node) const;
+  ViewStats stats(const std::vector<int>& positions) const;
+  std::vector<NodeId> nodes() const;  // all CompNodes then all AttnNodes
+
+  // Worst union of k views (smallest min gap, then longest run).
+  struct Coalition {
+    std::vector<NodeId> members;
+    ViewStats stats;
+  };
+  Coalition worst_coalition(int k) const;
+
+  nlohmann::json to_json(int max_coalition = 2) const;
+  std::string table() const;
+
+ private:
+  PlanSpec spec_;
+  int n_layers_ = 0;
+  int head_ = 0;
+  int comp_block_ = 1;
+  int attn_block_ = 1;
+  int horizon_ = 0;
+};
+
+}  // namespace cascade
