@@ -1,0 +1,281 @@
+// cascade bench: speed of the plaintext engine and of in-process Cascade.
+//
+//   cascade bench engine   prefill / decode tokens/s, GFLOP/s and GB/s next
+//                          to this machine's measured GEMM and memory peaks
+//   cascade bench cascade  Cascade vs plaintext time on the same model, and
+//                          traffic per token per layer vs the protocol formula
+// Without -m both synthesize a ~100M-parameter Llama (cached under /tmp).
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <numeric>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "client/backend.h"
+#include "model/synth.h"
+#include "transport/local_cluster.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace cascade::cli {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double seconds_since(clock_type::time_point t) {
+  return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+// Best-of-3 OpenBLAS sgemm rate on n×n×n, in GFLOP/s.
+double measure_gemm_peak(int n = 1536) {
+  std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n);
+  double best = 0;
+  for (int r = 0; r < 4; ++r) {
+    auto t = clock_type::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                c.data(), n);
+    if (r > 0) best = std::max(best, 2.0 * n * n * n / seconds_since(t) / 1e9);
+  }
+  return best;
+}
+
+// Best-of-5 read bandwidth over a buffer much larger than the caches, GB/s,
+// with the same two threads the GEMV uses.
+double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
+  std::vector<float> buf(bytes / 4, 1.0f);
+  double best = 0;
+  volatile float sink = 0;
+  for (int r = 0; r < 6; ++r) {
+    auto t = clock_type::now();
+    float total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (int64_t i = 0; i < (int64_t)buf.size(); i += 16) {
+      float s = 0;
+      for (int j = 0; j < 16; ++j) s += buf[i + j];
+      total += s;
+    }
+    sink = total;
+    if (r > 0) best = std::max(best, bytes / seconds_since(t) / 1e9);
+  }
+  (void)sink;
+  return best;
+}
+
+std::string default_model() {
+  std::string dir = "/tmp/cascade-bench";
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/llama-100m.gguf";
+  if (!std::filesystem::exists(path)) {
+    fprintf(stderr, "synthesizing %s (llama-100m preset) ...\n", path.c_str());
+    synthesize_gguf(synth_preset("llama-100m"), path, [](uint64_t d, uint64_t t) {
+      fprintf(stderr, "\rsynth: %3d%%", t ? (int)(100 * d / t) : 100);
+    });
+    fprintf(stderr, "\n");
+  }
+  return path;
+}
+
+std::vector<int32_t> bench_prompt(int n, int vocab) {
+  std::mt19937 rng(42);
+  std::vector<int32_t> p(n);
+  for (auto& t : p) t = 3 + (int)(rng() % (vocab - 3));
+  p[0] = 1;
+  return p;
+}
+
+// FLOPs of the matmuls of one token through every block (2 per weight).
+double block_flops_per_token(const ModelConfig& c) {
+  double d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim;
+  double mlp = (c.arch == Arch::kLlama ? 3 : 2) * d * h;
+  return 2.0 * c.n_layers * (d * q + 2 * d * kv + q * d + mlp);
+}
+
+// Attention FLOPs of positions [p0, p1) (QK and PV, 2 per multiply-add).
+double attention_flops(const ModelConfig& c, int p0, int p1) {
+  double f = 0;
+  for (int t = p0; t < p1; ++t) f += 4.0 * (t + 1) * c.q_dim();
+  return f * c.n_layers;
+}
+
+struct Timing {
+  double prefill_s = 1e30, decode_s = 1e30;
+};
+
+// Best of `reps` runs of: prefill n_prompt, then n_decode single steps.
+template <typename MakeBackend>
+Timing time_backend(MakeBackend make, const std::vector<int32_t>& prompt, int n_decode, int reps) {
+  Timing best;
+  std::vector<float> logits;
+  for (int r = 0; r < reps; ++r) {
+    auto backend = make();
+    auto t = clock_type::now();
+    backend->step(prompt.data(), (int)prompt.size(), false, logits);
+    best.prefill_s = std::min(best.prefill_s, seconds_since(t));
+    t = clock_type::now();
+    int32_t tok = 5;
+    for (int i = 0; i < n_decode; ++i) backend->step(&tok, 1, false, logits);
+    best.decode_s = std::min(best.decode_s, seconds_since(t));
+  }
+  return best;
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  if (path.empty()) return;
+  write_file_atomic(path, j.dump(2) + "\n");
+  fprintf(stderr, "wrote %s\n", path.c_str());
+}
+
+void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std::string& json_out) {
+  ModelOptions o = mo;
+  if (o.model.empty()) o.model = default_model();
+  LoadedModel lm = load_with_progress(o, false);
+  const auto& c = lm.model.cfg;
+  fprintf(stderr, "measuring machine peaks (%d threads) ...\n", omp_get_max_threads());
+  const double gemm_peak = measure_gemm_peak();
+  const double bw_peak = measure_read_bandwidth();
+  auto prompt = bench_prompt(n_prompt, c.vocab_size);
+  fprintf(stderr, "timing prefill %d + decode %d ...\n", n_prompt, n_decode);
+  Timing t = time_backend([&] { return std::make_unique<PlainBackend>(lm.model); }, prompt, n_decode, 3);
+
+  const double head_flops = 2.0 * c.dim * c.vocab_size;
+  const double prefill_flops = block_flops_per_token(c) * n_prompt + attention_flops(c, 0, n_prompt) + head_flops;
+  const double prefill_gflops = prefill_flops / t.prefill_s / 1e9;
+  // Decode streams every weight once per token (embedding row aside) plus the KV cache.
+  const double weight_bytes = 4.0 * (block_flops_per_token(c) / 2 + (double)c.vocab_size * c.dim);
+  const double kv_bytes = 4.0 * 2 * c.kv_dim() * c.n_layers * (n_prompt + n_decode / 2.0);
+  const double tok_s = n_decode / t.decode_s;
+  const double decode_gbs = (weight_bytes + kv_bytes) * tok_s / 1e9;
+  const double bound_ms = (weight_bytes + kv_bytes) / (bw_peak * 1e9) * 1e3;
+  const double decode_ms = 1e3 / tok_s;
+
+  printf("model: %.1fM params, %d blocks, d=%d, vocab %d\n", lm.model.n_params() / 1e6, c.n_layers, c.dim,
+         c.vocab_size);
+  printf("machine: OpenBLAS sgemm peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", gemm_peak, bw_peak);
+  printf("prefill %d tokens: %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.0f%% of GEMM peak\n", n_prompt,
+         t.prefill_s, n_prompt / t.prefill_s, prefill_gflops, 100 * prefill_gflops / gemm_peak);
+  printf("decode %d tokens: %.2f ms/token = %.1f tokens/s, %.1f GB/s; bandwidth bound %.2f ms/token; "
+         "ratio %.2fx the bound\n",
+         n_decode, decode_ms, tok_s, decode_gbs, bound_ms, decode_ms / bound_ms);
+  write_json(json_out, {{"model", o.model},
+                        {"params_m", lm.model.n_params() / 1e6},
+                        {"gemm_peak_gflops", gemm_peak},
+                        {"read_bandwidth_gbs", bw_peak},
+                        {"prefill_tokens", n_prompt},
+                        {"prefill_s", t.prefill_s},
+                        {"prefill_tokens_per_s", n_prompt / t.prefill_s},
+                        {"prefill_gflops", prefill_gflops},
+                        {"prefill_fraction_of_gemm_peak", prefill_gflops / gemm_peak},
+                        {"decode_tokens", n_decode},
+                        {"decode_ms_per_token", decode_ms},
+                        {"decode_tokens_per_s", tok_s},
+                        {"decode_gbs", decode_gbs},
+                        {"decode_bound_ms_per_token", bound_ms},
+                        {"decode_ratio_to_bound", decode_ms / bound_ms}});
+}
+
+void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_decode,
+                   const std::string& json_out) {
+  ModelOptions o = mo;
+  if (o.model.empty()) o.model = default_model();
+  LoadedModel lm = load_with_progress(o, false);
+  const auto& c = lm.model.cfg;
+  Plan plan = Plan::make(spec, c);
+  auto prompt = bench_prompt(n_prompt, c.vocab_size);
+  fprintf(stderr, "timing plaintext and cascade alpha=%d beta=%d: prefill %d + decode %d ...\n",
+          plan.alpha(), plan.beta(), n_prompt, n_decode);
+  Timing tp = time_backend([&] { return std::make_unique<PlainBackend>(lm.model); }, prompt, n_decode, 2);
+  Timing tc = time_backend([&] { return std::make_unique<LocalCluster>(lm.model, plan); }, prompt, n_decode, 2);
+
+  // Traffic of one decode step, out of and into the owning CompNode, per block.
+  LocalCluster cl(lm.model, plan);
+  std::vector<float> logits;
+  cl.step(prompt.data(), n_prompt, false, logits);
+  const int p = cl.position();
+  const int owner = plan.comp_of(p);
+  check(owner >= 0, "bench: the decode position is kept by the client; use a longer prompt");
+  const RoleStats before = cl.comp(owner).stats();
+  int32_t tok = 5;
+  cl.step(&tok, 1, false, logits);
+  const RoleStats& after = cl.comp(owner).stats();
+  const int blocks = c.n_layers - plan.front_layers();
+  // Bytes in counts the client's hidden row and partials; take partials only.
+  const double out_b = (after.bytes_out - before.bytes_out) / (double)blocks;
+  const double in_b = (after.bytes_in - before.bytes_in - (4.0 * c.dim + 52)) / (double)blocks;
+  const double beta = plan.beta();
+  const double formula_out = 4.0 * beta * (c.dim + 2.0 * c.kv_dim());
+  const double formula_in = 4.0 * beta * (c.dim + c.n_heads);
+  const double extra = plan.head() > 0 ? 1 : 0;  // the client serves the head keys as one more shard
+
+  printf("model: %.1fM params, %d blocks; plan alpha=%d beta=%d (%d nodes) c=%d delta=%d F=%d head=%d\n",
+         lm.model.n_params() / 1e6, c.n_layers, plan.alpha(), plan.beta(), plan.alpha() + plan.n_attn(),
+         spec.c, spec.delta, spec.front_layers, plan.head());
+  printf("prefill %d: plaintext %.3f s, cascade %.3f s, ratio %.2fx\n", n_prompt, tp.prefill_s, tc.prefill_s,
+         tc.prefill_s / tp.prefill_s);
+  printf("decode %d: plaintext %.3f s, cascade %.3f s, ratio %.2fx\n", n_decode, tp.decode_s, tc.decode_s,
+         tc.decode_s / tp.decode_s);
+  printf("traffic per token per block, out of the owning CompNode: %.0f B; formula beta*(d+2*d_kv) floats "
+         "= %.0f B (+ client head shard %.0f B) -> ratio %.3f\n",
+         out_b, formula_out, extra * 4.0 * c.dim, out_b / (formula_out + extra * 4.0 * c.dim));
+  printf("traffic per token per block, back into it: %.0f B; formula beta*(d+H) floats = %.0f B "
+         "(+ client head shard %.0f B) -> ratio %.3f\n",
+         in_b, formula_in, extra * 4.0 * (c.dim + c.n_heads), in_b / (formula_in + extra * 4.0 * (c.dim + c.n_heads)));
+  write_json(json_out, {{"model", o.model},
+                        {"alpha", plan.alpha()},
+                        {"beta", plan.beta()},
+                        {"nodes", plan.alpha() + plan.n_attn()},
+                        {"front_layers", spec.front_layers},
+                        {"client_head", plan.head()},
+                        {"prefill_tokens", n_prompt},
+                        {"plain_prefill_s", tp.prefill_s},
+                        {"cascade_prefill_s", tc.prefill_s},
+                        {"prefill_ratio", tc.prefill_s / tp.prefill_s},
+                        {"decode_tokens", n_decode},
+                        {"plain_decode_s", tp.decode_s},
+                        {"cascade_decode_s", tc.decode_s},
+                        {"decode_ratio", tc.decode_s / tp.decode_s},
+                        {"bytes_out_per_token_block", out_b},
+                        {"formula_out_bytes", formula_out + extra * 4.0 * c.dim},
+                        {"bytes_in_per_token_block", in_b},
+                        {"formula_in_bytes", formula_in + extra * 4.0 * (c.dim + c.n_heads)}});
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app) {
+  struct Args {
+    ModelOptions model;
+    PlanSpec plan{.alpha = 8, .beta = 8, .c = 6, .delta = 3};
+    int prompt = 512, decode = 64;
+    std::string json;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("bench", "benchmarks (not tests): engine speed, cascade overhead");
+  cmd->require_subcommand(1);
+  for (const char* name : {"engine", "cascade"}) {
+    CLI::App* sub = cmd->add_subcommand(name, name == std::string("engine")
+                                                  ? "plaintext prefill/decode speed vs machine peaks"
+                                                  : "in-process cascade vs plaintext, and traffic");
+    sub->add_option("-m,--model", a->model.model, "model (default: synthesized llama-100m)");
+    sub->add_option("--prompt", a->prompt, "prefill tokens")->capture_default_str();
+    sub->add_option("--decode", a->decode, "decode steps")->capture_default_str();
+    sub->add_option("--json", a->json, "write results as JSON here");
+    if (name == std::string("cascade")) add_plan_options(sub, a->plan);
+    std::string n = name;
+    sub->callback([a, n] {
+      if (n == "engine")
+        bench_engine(a->model, a->prompt, a->decode, a->json);
+      else
+        bench_cascade(a->model, a->plan, a->prompt, a->decode, a->json);
+    });
+  }
+}
+
+}  // namespace cascade::cli

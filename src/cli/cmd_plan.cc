@@ -1,0 +1,46 @@
+// cascade plan: print a shard plan's views as a table and JSON.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "util/atomic_file.h"
+
+namespace cascade::cli {
+
+void add_plan(CLI::App& app) {
+  struct Args {
+    ModelOptions model;
+    PlanSpec plan;
+    std::string json_out;
+    int coalition = 2;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("plan", "show which positions every node sees, and check c-delta");
+  add_model_options(cmd, args->model);
+  add_plan_options(cmd, args->plan);
+  cmd->add_option("--horizon", args->plan.horizon, "positions to check (default: min(context, 4096))");
+  cmd->add_option("--json", args->json_out, "also write the plan as JSON to this file");
+  cmd->add_option("--coalition", args->coalition, "report the worst coalitions up to this size")
+      ->capture_default_str();
+  cmd->callback([args] {
+    LoadedModel lm = load_with_progress(args->model, false);
+    Plan plan = Plan::make(args->plan, lm.model.cfg);
+    printf("%s", plan.table().c_str());
+    for (int k = 2; k <= args->coalition; ++k) {
+      Plan::Coalition c = plan.worst_coalition(k);
+      printf("worst coalition of %d:", k);
+      for (auto& m : c.members) printf(" %s", m.name(plan.beta()).c_str());
+      printf("  -> max run %d, min gap %s\n", c.stats.max_run,
+             c.stats.min_gap == INT32_MAX ? "inf" : std::to_string(c.stats.min_gap).c_str());
+    }
+    if (!args->json_out.empty()) {
+      write_file_atomic(args->json_out, plan.to_json(args->coalition).dump(2) + "\n");
+      fprintf(stderr, "wrote %s\n", args->json_out.c_str());
+    }
+  });
+}
+
+}  // namespace cascade::cli

@@ -1,0 +1,29 @@
+// The `cascade` subcommands. Each add_* registers one subcommand on the app;
+// its callback does the work and throws cascade::Error on bad input, which
+// main() prints as one line with a non-zero exit.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "model/loader.h"
+#include "plan/plan.h"
+
+namespace cascade::cli {
+
+void add_generate(CLI::App& app);
+void add_plan(CLI::App& app);
+void add_synth(CLI::App& app);
+void add_bench(CLI::App& app);
+
+// Options shared by subcommands.
+struct ModelOptions {
+  std::string model;
+  std::string tokenizer;
+};
+void add_model_options(CLI::App* cmd, ModelOptions& o);
+// Loads the model, printing what it loaded and how long it took to stderr.
+LoadedModel load_with_progress(const ModelOptions& o, bool require_tokenizer = true);
+
+void add_plan_options(CLI::App* cmd, PlanSpec& s);
+
+}  // namespace cascade::cli

@@ -1,0 +1,85 @@
+// Model synthesizer: writes a GGUF with random (seeded, deterministic)
+// weights in a real architecture's shape, so engines can be tested and
+// benchmarked at sizes we have no trained weights for.
+//
+// The file carries every hyper-parameter key load_gguf_model reads, plus a
+// tokenizer: copied from another GGUF (`tokenizer_from`), or generated (a
+// byte-fallback SentencePiece vocab for llama, a byte-level BPE vocab with
+// merges for gpt2) so that encode/decode works on any text.
+//
+// Weight values are a pure function of (seed, tensor name, element index),
+// so synth_tensor_values() reproduces exactly what was written, and data is
+// generated and written chunk by chunk (memory stays small even for 1B+).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/gguf.h"
+#include "model/model.h"
+
+namespace cascade {
+
+struct SynthSpec {
+  Arch arch = Arch::kLlama;
+  int dim = 64;
+  int hidden_dim = 128;
+  int n_layers = 2;
+  int n_heads = 4;
+  int n_kv_heads = 4;
+  int context_length = 128;
+  float rope_theta = 10000.0f;
+  float norm_eps = 1e-5f;
+  // Llama-3 rope scaling (written as rope.scaling.* keys); factor 0 = off.
+  float rope_scale_factor = 0.0f;
+  float rope_low_freq_factor = 1.0f;
+  float rope_high_freq_factor = 4.0f;
+  int rope_original_context = 8192;
+  uint64_t seed = 1;
+  // Path of a GGUF whose tokenizer.ggml.* keys are copied; the vocab size is
+  // then its token count. Empty: generate a vocab of vocab_size_if_no_tokenizer.
+  std::string tokenizer_from;
+  int vocab_size_if_no_tokenizer = 320;
+  // Type of the 2-D weight matrices (F32, F16, BF16 or Q8_0); norms, biases
+  // and position embeddings are always F32, as llama.cpp writes them.
+  GgmlType weight_type = GgmlType::kF32;
+  bool tied_embeddings = false;  // omit output.weight
+  std::string name = "cascade-synth";
+};
+
+// Presets: "tiny-llama", "tiny-gpt2", "llama-100m", "llama-3.2-1b",
+// "gpt2-small". Throws Error naming the known presets for anything else.
+SynthSpec synth_preset(const std::string& name);
+std::vector<std::string> synth_preset_names();
+
+// One tensor the synthesizer writes, in GGUF order (ne[0] innermost).
+struct SynthTensor {
+  std::string name;
+  std::vector<uint64_t> ne;
+  GgmlType type;
+};
+
+// The tensors synthesize_gguf writes for `spec` (vocab_size: the final token
+// count), in file order.
+std::vector<SynthTensor> synth_tensor_list(const SynthSpec& spec, int vocab_size);
+
+// The fp32 values (before conversion to the tensor's type) of elements
+// [begin, begin + count) of tensor `name`.
+void synth_tensor_values(const SynthSpec& spec, const std::string& name, uint64_t begin, uint64_t count,
+                         float* out);
+
+// Generated vocabularies (exposed for tests and tools). Sizes must be at
+// least 259 (SentencePiece: <unk>, <s>, </s>, 256 byte pieces) or 257
+// (GPT-2: 256 byte tokens + <|endoftext|>).
+void synth_sentencepiece_vocab(int size, GgufWriter& w);
+void synth_gpt2_vocab(int size, GgufWriter& w);
+
+// Writes the model to out_path (atomically: tmp file + rename). progress, if
+// given, receives (bytes of tensor data written, total). Throws Error on a
+// bad spec or I/O failure.
+void synthesize_gguf(const SynthSpec& spec, const std::string& out_path,
+                     const std::function<void(uint64_t done, uint64_t total)>& progress = nullptr);
+
+}  // namespace cascade

@@ -1,0 +1,616 @@
+#include "tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdint>
+#include <queue>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "util/error.h"
+
+namespace cascade {
+namespace {
+
+constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581 "▁"
+
+// ---------------------------------------------------------------------------
+// UTF-8
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+struct Utf8Char {
+  uint32_t cp;  // the byte value itself when !valid
+  size_t len;   // bytes consumed (1 when !valid)
+  bool valid;
+};
+
+// Strict decoding of the character at s[i] (no overlongs, surrogates or
+// values above U+10FFFF); anything else is one invalid byte.
+Utf8Char next_utf8(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) return {c, 1, true};
+  const Utf8Char invalid{c, 1, false};
+  size_t len;
+  uint32_t cp, min;
+  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
+  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
+  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
+  else return invalid;
+  if (i + len > s.size()) return invalid;
+  for (size_t k = 1; k < len; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return invalid;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return invalid;
+  return {cp, len, true};
+}
+
+// Length of the UTF-8 sequence a lead byte announces, as llama.cpp's SPM
+// tokenizer splits text (continuation/invalid bytes count as 1).
+size_t spm_char_len(unsigned char lead) {
+  static constexpr size_t kByHighNibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+  return kByHighNibble[lead >> 4];
+}
+
+// "<0xXX>" -> XX, else -1.
+int parse_byte_piece(const std::string& p) {
+  if (p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>') return -1;
+  int v = 0;
+  for (int k = 3; k < 5; ++k) {
+    const char c = p[k];
+    int d;
+    if (c >= '0' && c <= '9') d = c - '0';
+    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    else return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+std::string byte_piece(int byte) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  return std::string("<0x") + kHex[byte >> 4] + kHex[byte & 15] + ">";
+}
+
+// ---------------------------------------------------------------------------
+// Character classes for the GPT-2 / Llama-3 pre-tokenizers (approximate; see
+// tokenizer.h).
+
+enum class CharClass { kLetter, kDigit, kSpace, kOther };
+
+bool in(uint32_t cp, uint32_t lo, uint32_t hi) { return cp >= lo && cp <= hi; }
+
+bool is_unicode_space(uint32_t cp) {
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         in(cp, 0x2000, 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+         cp == 0x3000;
+}
+
+bool is_unicode_digit(uint32_t cp) {
+  return in(cp, '0', '9') || cp == 0xB2 || cp == 0xB3 || cp == 0xB9 || in(cp, 0xBC, 0xBE) ||
+         in(cp, 0x660, 0x669) || in(cp, 0x6F0, 0x6F9) || in(cp, 0x966, 0x96F) ||
+         in(cp, 0x2070, 0x2079) || in(cp, 0x2080, 0x2089) || in(cp, 0x2150, 0x2189) ||
+         in(cp, 0x2460, 0x249B) || in(cp, 0x24EA, 0x24FF) || in(cp, 0x2776, 0x2793) ||
+         cp == 0x3007 || in(cp, 0x3021, 0x3029) || in(cp, 0xFF10, 0xFF19);
+}
+
+// Non-letter blocks above ASCII: C1 controls, Latin-1 punctuation/symbols,
+// combining marks, general punctuation, symbols/arrows/math/box/dingbats, CJK
+// and fullwidth punctuation, private use, specials, emoji and pictographs.
+bool is_unicode_punct_or_symbol(uint32_t cp) {
+  if (cp < 0x80) return !std::isalnum(static_cast<int>(cp)) && !is_unicode_space(cp);
+  if (in(cp, 0xA0, 0xBF)) return cp != 0xAA && cp != 0xB5 && cp != 0xBA;
+  return in(cp, 0x80, 0x9F) || cp == 0xD7 || cp == 0xF7 || in(cp, 0x300, 0x36F) ||
+         in(cp, 0x2000, 0x206F) || in(cp, 0x20A0, 0x20FF) || in(cp, 0x2100, 0x214F) ||
+         in(cp, 0x2190, 0x2BFF) || in(cp, 0x2E00, 0x2E7F) || in(cp, 0x3000, 0x3004) ||
+         in(cp, 0x3008, 0x3020) || in(cp, 0x3030, 0x303F) || in(cp, 0xE000, 0xF8FF) ||
+         in(cp, 0xFE00, 0xFE0F) || in(cp, 0xFE30, 0xFE4F) || in(cp, 0xFF00, 0xFF0F) ||
+         in(cp, 0xFF1A, 0xFF20) || in(cp, 0xFF3B, 0xFF40) || in(cp, 0xFF5B, 0xFF65) ||
+         in(cp, 0xFFF0, 0xFFFF) || in(cp, 0x1F000, 0x1FAFF) || in(cp, 0xE0000, 0xE007F) ||
+         in(cp, 0xF0000, 0x10FFFF);
+}
+
+CharClass classify(const Utf8Char& ch) {
+  if (!ch.valid) return CharClass::kOther;
+  const uint32_t cp = ch.cp;
+  if (is_unicode_space(cp)) return CharClass::kSpace;
+  if (is_unicode_digit(cp)) return CharClass::kDigit;
+  if (is_unicode_punct_or_symbol(cp)) return CharClass::kOther;
+  return (cp < 0x80 && !std::isalpha(static_cast<int>(cp))) ? CharClass::kOther : CharClass::kLetter;
+}
+
+struct Unit {
+  size_t start, len;
+  uint32_t cp;
+  CharClass cls;
+};
+
+// Splits `text` into chunks with the GPT-2 regex, or its Llama-3 variant, by
+// hand: at each position the alternatives are tried in the regex's order.
+std::vector<std::string_view> pretokenize_chunks(std::string_view text, bool llama3) {
+  std::vector<Unit> u;
+  for (size_t i = 0; i < text.size();) {
+    const Utf8Char ch = next_utf8(text, i);
+    u.push_back({i, ch.len, ch.cp, classify(ch)});
+    i += ch.len;
+  }
+  const size_t n = u.size();
+  const auto cls = [&](size_t k) { return k < n ? u[k].cls : CharClass::kSpace; };
+  const auto is = [&](size_t k, CharClass c) { return k < n && u[k].cls == c; };
+  const auto cp = [&](size_t k) { return k < n ? u[k].cp : 0u; };
+  const auto is_newline = [&](size_t k) { return k < n && (cp(k) == '\r' || cp(k) == '\n'); };
+  const auto run_end = [&](size_t k, CharClass c) {
+    while (is(k, c)) ++k;
+    return k;
+  };
+  const auto lower = [](uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; };
+
+  // Length in units of a contraction ('s 't 're 've 'm 'll 'd) at k, else 0.
+  const auto contraction = [&](size_t k) -> size_t {
+    if (cp(k) != '\'') return 0;
+    const auto c = [&](size_t d) { return llama3 ? lower(cp(k + d)) : cp(k + d); };
+    if (c(1) == 's' || c(1) == 't' || c(1) == 'm' || c(1) == 'd') return 2;
+    if ((c(1) == 'r' && c(2) == 'e') || (c(1) == 'v' && c(2) == 'e') || (c(1) == 'l' && c(2) == 'l'))
+      return 3;
+    return 0;
+  };
+  // End of a whitespace run at k matched by \s+(?!\S) (k itself when none).
+  const auto space_not_before_text = [&](size_t k) {
+    const size_t e = run_end(k, CharClass::kSpace);
+    if (e == n) return e;
+    return e - k >= 2 ? e - 1 : k;
+  };
+
+  std::vector<std::string_view> chunks;
+  for (size_t k = 0; k < n;) {
+    size_t end = k;
+    const bool space_then = cp(k) == ' ';
+    if (size_t c = contraction(k)) {
+      end = k + c;
+    } else if (!llama3) {
+      if (is(k, CharClass::kLetter) || (space_then && is(k + 1, CharClass::kLetter))) {
+        end = run_end(k + (space_then ? 1 : 0), CharClass::kLetter);
+      } else if (is(k, CharClass::kDigit) || (space_then && is(k + 1, CharClass::kDigit))) {
+        end = run_end(k + (space_then ? 1 : 0), CharClass::kDigit);
+      } else if (is(k, CharClass::kOther) || (space_then && is(k + 1, CharClass::kOther))) {
+        end = run_end(k + (space_then ? 1 : 0), CharClass::kOther);
+      } else {
+        end = space_not_before_text(k);
+        if (end == k) end = run_end(k, CharClass::kSpace);
+      }
+    } else {
+      // (?i:contractions)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+      // \s*[\r\n]+|\s+(?!\S)|\s+
+      const bool lead_ok = k < n && !is_newline(k) && cls(k) != CharClass::kLetter &&
+                           cls(k) != CharClass::kDigit;
+      if (is(k, CharClass::kLetter) || (lead_ok && is(k + 1, CharClass::kLetter))) {
+        end = run_end(k + (is(k, CharClass::kLetter) ? 0 : 1), CharClass::kLetter);
+      } else if (is(k, CharClass::kDigit)) {
+        end = k;
+        while (end < n && end - k < 3 && is(end, CharClass::kDigit)) ++end;
+      } else if (is(k, CharClass::kOther) || (space_then && is(k + 1, CharClass::kOther))) {
+        end = run_end(k + (space_then ? 1 : 0), CharClass::kOther);
+        while (is_newline(end)) ++end;
+      } else {
+        // k is whitespace here.
+        const size_t run = run_end(k, CharClass::kSpace);
+        size_t last_newline = n;
+        for (size_t j = k; j < run; ++j)
+          if (is_newline(j)) last_newline = j;
+        if (last_newline != n) {
+          end = last_newline + 1;
+        } else {
+          end = space_not_before_text(k);
+          if (end == k) end = run;
+        }
+      }
+    }
+    const size_t start_byte = u[k].start;
+    const size_t end_byte = end < n ? u[end].start : text.size();
+    chunks.push_back(text.substr(start_byte, end_byte - start_byte));
+    k = end;
+  }
+  return chunks;
+}
+
+// GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the
+// rest to U+0100.. in byte order, so every byte is a visible character.
+std::array<uint32_t, 256> gpt2_byte_to_codepoint() {
+  std::array<uint32_t, 256> map{};
+  uint32_t next = 256;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+    map[b] = printable ? static_cast<uint32_t>(b) : next++;
+  }
+  return map;
+}
+
+// ---------------------------------------------------------------------------
+// Pair merging shared by all three kinds: repeatedly merge the adjacent pair
+// with the highest score, the leftmost pair on ties. Symbols keep their
+// original slot index, so "leftmost" is "smallest left index"; stale queue
+// entries (a side already merged away or grown) are skipped when popped.
+
+struct Symbol {
+  std::string text;
+  int id = -1;  // token id of `text`, -1 when it is not a piece
+  int prev = -1, next = -1;
+  bool alive = true;
+};
+
+struct PairMerge {
+  double score;
+  int id;  // id of the merged piece (-1 allowed for GPT-2 BPE)
+};
+
+template <typename ScorePair>  // bool(const string& a, const string& b, PairMerge*)
+void merge_symbols(std::vector<Symbol>& syms, const ScorePair& score_pair) {
+  struct Candidate {
+    double score;
+    int left, right;
+    size_t size;
+    int id;
+  };
+  const auto worse = [](const Candidate& a, const Candidate& b) {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> queue(worse);
+  const auto try_add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    PairMerge m;
+    if (!score_pair(syms[left].text, syms[right].text, &m)) return;
+    queue.push({m.score, left, right, syms[left].text.size() + syms[right].text.size(), m.id});
+  };
+
+  for (size_t i = 0; i < syms.size(); ++i) {
+    syms[i].prev = static_cast<int>(i) - 1;
+    syms[i].next = i + 1 < syms.size() ? static_cast<int>(i) + 1 : -1;
+  }
+  for (size_t i = 1; i < syms.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
+
+  while (!queue.empty()) {
+    const Candidate c = queue.top();
+    queue.pop();
+    Symbol& l = syms[c.left];
+    Symbol& r = syms[c.right];
+    if (!l.alive || !r.alive || l.next != c.right || l.text.size() + r.text.size() != c.size) continue;
+    l.text += r.text;
+    l.id = c.id;
+    r.alive = false;
+    l.next = r.next;
+    if (r.next >= 0) syms[r.next].prev = c.left;
+    try_add(l.prev, c.left);
+    try_add(c.left, l.next);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+struct Tokenizer::Impl {
+  Vocab v;
+  std::unordered_map<std::string, int> piece_to_id;   // lowest id per piece
+  std::unordered_map<std::string, int> merge_rank;    // "a b" -> rank (GPT-2 BPE)
+  std::array<int, 256> byte_token{};                  // SPM byte-fallback id per byte, -1 if none
+  std::array<uint32_t, 256> byte_to_cp{};             // GPT-2 bytes_to_unicode
+  std::unordered_map<uint32_t, uint8_t> cp_to_byte;   // its inverse
+  std::vector<uint8_t> is_control;                    // decodes to ""
+  std::vector<int16_t> piece_byte;                    // byte a piece stands for, or -1
+
+  explicit Impl(Vocab vocab);
+  int find(const std::string& piece) const {
+    auto it = piece_to_id.find(piece);
+    return it == piece_to_id.end() ? -1 : it->second;
+  }
+  TokenType type(int id) const {
+    return v.token_types.empty() ? TokenType::kNormal : static_cast<TokenType>(v.token_types[id]);
+  }
+
+  std::vector<int> encode_llama2c(const std::string& text, bool add_bos) const;
+  std::vector<int> encode_spm(const std::string& text, bool add_bos) const;
+  std::vector<int> encode_gpt2(const std::string& text, bool add_bos) const;
+  std::string decode_piece(int prev, int id) const;
+};
+
+Tokenizer::Impl::Impl(Vocab vocab) : v(std::move(vocab)) {
+  const size_t n = v.tokens.size();
+  check(n > 0, "tokenizer: the vocab has no tokens");
+  check(n <= static_cast<size_t>(INT32_MAX), "tokenizer: the vocab is too large");
+  const bool scored = v.kind == VocabKind::kSentencePiece || v.kind == VocabKind::kLlama2c;
+  check(v.kind == VocabKind::kSentencePiece || v.kind == VocabKind::kLlama2c ||
+            v.kind == VocabKind::kGPT2BPE,
+        "tokenizer: unknown vocab kind " + std::to_string(static_cast<int>(v.kind)));
+  check(!scored || v.scores.size() == n,
+        "tokenizer: " + std::to_string(v.scores.size()) + " scores for " + std::to_string(n) +
+            " tokens (this vocab kind needs one score per token)");
+  check(v.scores.empty() || v.scores.size() == n,
+        "tokenizer: " + std::to_string(v.scores.size()) + " scores for " + std::to_string(n) + " tokens");
+  check(v.token_types.empty() || v.token_types.size() == n,
+        "tokenizer: " + std::to_string(v.token_types.size()) + " token types for " +
+            std::to_string(n) + " tokens");
+  for (const auto& [name, id] : {std::pair{"bos", v.bos_id}, {"eos", v.eos_id}, {"unk", v.unk_id}})
+    check(id >= -1 && id < static_cast<int>(n),
+          std::string("tokenizer: ") + name + " id " + std::to_string(id) + " is outside the vocab (" +
+              std::to_string(n) + " tokens)");
+
+  piece_to_id.reserve(n);
+  is_control.assign(n, 0);
+  piece_byte.assign(n, -1);
+  for (size_t id = 0; id < n; ++id) {
+    piece_to_id.emplace(v.tokens[id], static_cast<int>(id));  // keeps the lowest id
+    const TokenType t = type(static_cast<int>(id));
+    is_control[id] = t == TokenType::kControl || static_cast<int>(id) == v.bos_id ||
+                     static_cast<int>(id) == v.eos_id;
+    const bool byte_ok = v.kind == VocabKind::kLlama2c ||
+                         (v.kind == VocabKind::kSentencePiece &&
+                          (t == TokenType::kByte || v.token_types.empty()));
+    if (byte_ok) piece_byte[id] = static_cast<int16_t>(parse_byte_piece(v.tokens[id]));
+  }
+
+  if (v.kind == VocabKind::kSentencePiece) {
+    for (int b = 0; b < 256; ++b) byte_token[b] = find(byte_piece(b));
+  }
+  if (v.kind == VocabKind::kGPT2BPE) {
+    byte_to_cp = gpt2_byte_to_codepoint();
+    for (int b = 0; b < 256; ++b) cp_to_byte[byte_to_cp[b]] = static_cast<uint8_t>(b);
+    merge_rank.reserve(v.merges.size());
+    for (size_t rank = 0; rank < v.merges.size(); ++rank) {
+      const std::string& m = v.merges[rank];
+      const size_t sp = m.find(' ');
+      check(sp != std::string::npos && sp > 0 && sp + 1 < m.size() &&
+                m.find(' ', sp + 1) == std::string::npos,
+            "tokenizer: merge " + std::to_string(rank) + " \"" + m +
+                "\" is not two pieces separated by one space");
+      merge_rank.emplace(m, static_cast<int>(rank));  // keeps the best rank
+    }
+  }
+}
+
+std::vector<int> Tokenizer::Impl::encode_llama2c(const std::string& text, bool add_bos) const {
+  const int n_vocab = static_cast<int>(v.tokens.size());
+  std::vector<Symbol> syms;
+  const auto push = [&](int id) { syms.push_back({v.tokens[id], id}); };
+  // run.c merges with BOS in the sequence too, so it takes part here as well.
+  if (add_bos && v.bos_id >= 0) push(v.bos_id);
+  if (!text.empty()) {
+    const int dummy_prefix = find(" ");
+    if (dummy_prefix >= 0) push(dummy_prefix);
+  }
+  // run.c's loop: gather a lead byte and up to 3 continuation bytes, look the
+  // group up, else emit each byte as id byte+3.
+  std::string group;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = text[i];
+    if ((c & 0xC0) != 0x80) group.clear();
+    group += static_cast<char>(c);
+    const bool next_is_continuation =
+        i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80;
+    if (next_is_continuation && group.size() < 4) continue;
+    const int id = find(group);
+    if (id >= 0) {
+      push(id);
+    } else {
+      for (unsigned char b : group) {
+        const int byte_id = b + 3;
+        check(byte_id < n_vocab || v.unk_id >= 0,
+              "tokenizer: byte " + std::to_string(b) + " has no byte-fallback token");
+        push(byte_id < n_vocab ? byte_id : v.unk_id);
+      }
+    }
+    group.clear();
+  }
+
+  merge_symbols(syms, [&](const std::string& a, const std::string& b, PairMerge* m) {
+    const int id = find(a + b);
+    // run.c starts its best score at -1e10 and needs a strictly better one.
+    if (id < 0 || !(v.scores[id] > -1e10f)) return false;
+    *m = {v.scores[id], id};
+    return true;
+  });
+  std::vector<int> ids;
+  for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) ids.push_back(syms[i].id);
+  return ids;
+}
+
+std::vector<int> Tokenizer::Impl::encode_spm(const std::string& text, bool add_bos) const {
+  std::vector<int> ids;
+  if (add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
+  if (text.empty()) return ids;
+
+  std::string escaped;
+  escaped.reserve(text.size() + 8);
+  if (v.add_space_prefix) escaped += kSpmSpace;
+  for (char c : text) {
+    if (c == ' ') escaped += kSpmSpace;
+    else escaped += c;
+  }
+
+  std::vector<Symbol> syms;
+  for (size_t i = 0; i < escaped.size();) {
+    const size_t len = std::min(spm_char_len(static_cast<unsigned char>(escaped[i])), escaped.size() - i);
+    std::string ch = escaped.substr(i, len);
+    const int id = find(ch);
+    syms.push_back({std::move(ch), id});
+    i += len;
+  }
+  merge_symbols(syms, [&](const std::string& a, const std::string& b, PairMerge* m) {
+    const int id = find(a + b);
+    if (id < 0) return false;
+    *m = {v.scores[id], id};
+    return true;
+  });
+
+  for (int i = 0; i >= 0; i = syms[i].next) {
+    if (syms[i].id >= 0) {
+      ids.push_back(syms[i].id);
+      continue;
+    }
+    // A character no piece covers: its bytes as byte tokens.
+    for (unsigned char b : syms[i].text) {
+      const int id = byte_token[b] >= 0 ? byte_token[b] : v.unk_id;
+      check(id >= 0, "tokenizer: byte " + std::to_string(b) + " has no <0x..> token and the vocab has no unk");
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
+std::vector<int> Tokenizer::Impl::encode_gpt2(const std::string& text, bool add_bos) const {
+  std::vector<int> ids;
+  if (add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
+  const bool llama3 = v.pre == "llama-bpe";
+  std::vector<Symbol> syms;
+  for (std::string_view chunk : pretokenize_chunks(text, llama3)) {
+    syms.clear();
+    std::string whole;
+    for (unsigned char b : chunk) {
+      std::string ch;
+      append_utf8(ch, byte_to_cp[b]);
+      whole += ch;
+      const int id = find(ch);
+      syms.push_back({std::move(ch), id});
+    }
+    // Llama 3's tokenizer has ignore_merges: a chunk that is a piece is used whole.
+    if (llama3) {
+      if (const int id = find(whole); id >= 0) {
+        ids.push_back(id);
+        continue;
+      }
+    }
+    merge_symbols(syms, [&](const std::string& a, const std::string& b, PairMerge* m) {
+      auto it = merge_rank.find(a + " " + b);
+      if (it == merge_rank.end()) return false;
+      *m = {-static_cast<double>(it->second), find(a + b)};
+      return true;
+    });
+    for (int i = 0; i >= 0; i = syms[i].next) {
+      if (syms[i].id >= 0) {
+        ids.push_back(syms[i].id);
+        continue;
+      }
+      // A merge whose result is not in the vocab (malformed vocab): fall back
+      // to its characters, each of which stands for one byte.
+      const std::string& s = syms[i].text;
+      for (size_t k = 0; k < s.size();) {
+        const Utf8Char ch = next_utf8(s, k);
+        const int id = find(s.substr(k, ch.len));
+        check(id >= 0 || v.unk_id >= 0,
+              "tokenizer: byte-level piece \"" + s.substr(k, ch.len) + "\" is not in the vocab");
+        ids.push_back(id >= 0 ? id : v.unk_id);
+        k += ch.len;
+      }
+    }
+  }
+  return ids;
+}
+
+std::string Tokenizer::Impl::decode_piece(int prev, int id) const {
+  check(id >= 0 && id < static_cast<int>(v.tokens.size()),
+        "tokenizer: cannot decode token id " + std::to_string(id) + ", the vocab has " +
+            std::to_string(v.tokens.size()) + " tokens");
+  if (is_control[id]) return "";
+  const std::string& piece = v.tokens[id];
+  const bool after_bos = v.bos_id >= 0 && prev == v.bos_id;
+  switch (v.kind) {
+    case VocabKind::kLlama2c: {
+      if (piece_byte[id] >= 0) return std::string(1, static_cast<char>(piece_byte[id]));
+      if (after_bos && !piece.empty() && piece[0] == ' ') return piece.substr(1);
+      return piece;
+    }
+    case VocabKind::kSentencePiece: {
+      if (piece_byte[id] >= 0) return std::string(1, static_cast<char>(piece_byte[id]));
+      const TokenType t = type(id);
+      if (t == TokenType::kUnknown || t == TokenType::kUserDefined) return piece;
+      std::string out;
+      out.reserve(piece.size());
+      for (size_t i = 0; i < piece.size();) {
+        if (piece.compare(i, kSpmSpace.size(), kSpmSpace) == 0) {
+          out += ' ';
+          i += kSpmSpace.size();
+        } else {
+          out += piece[i++];
+        }
+      }
+      if (after_bos && v.add_space_prefix && !out.empty() && out[0] == ' ') out.erase(0, 1);
+      return out;
+    }
+    case VocabKind::kGPT2BPE: {
+      if (type(id) == TokenType::kUserDefined) return piece;
+      std::string out;
+      for (size_t i = 0; i < piece.size();) {
+        const Utf8Char ch = next_utf8(piece, i);
+        auto it = ch.valid ? cp_to_byte.find(ch.cp) : cp_to_byte.end();
+        if (it != cp_to_byte.end()) out += static_cast<char>(it->second);
+        else out.append(piece, i, ch.len);
+        i += ch.len;
+      }
+      return out;
+    }
+  }
+  return piece;
+}
+
+// ---------------------------------------------------------------------------
+
+std::vector<std::string_view> pretokenize_bpe(std::string_view text, bool llama3) {
+  return pretokenize_chunks(text, llama3);
+}
+
+Tokenizer::Tokenizer(Vocab vocab) : impl_(std::make_unique<Impl>(std::move(vocab))) {}
+Tokenizer::~Tokenizer() = default;
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+
+std::vector<int> Tokenizer::encode(const std::string& text, bool add_bos) const {
+  switch (impl_->v.kind) {
+    case VocabKind::kLlama2c: return impl_->encode_llama2c(text, add_bos);
+    case VocabKind::kSentencePiece: return impl_->encode_spm(text, add_bos);
+    case VocabKind::kGPT2BPE: return impl_->encode_gpt2(text, add_bos);
+  }
+  return {};
+}
+
+std::string Tokenizer::decode(int prev_token, int token) const {
+  return impl_->decode_piece(prev_token, token);
+}
+
+std::string Tokenizer::decode(const std::vector<int>& ids) const {
+  std::string out;
+  int prev = -1;
+  for (int id : ids) {
+    out += impl_->decode_piece(prev, id);
+    prev = id;
+  }
+  return out;
+}
+
+int Tokenizer::bos() const { return impl_->v.bos_id; }
+int Tokenizer::eos() const { return impl_->v.eos_id; }
+int Tokenizer::vocab_size() const { return static_cast<int>(impl_->v.tokens.size()); }
+VocabKind Tokenizer::kind() const { return impl_->v.kind; }
+const Vocab& Tokenizer::vocab() const { return impl_->v; }
+int Tokenizer::find_piece(const std::string& piece) const { return impl_->find(piece); }
+
+}  // namespace cascade
