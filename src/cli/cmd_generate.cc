@@ -48,6 +48,7 @@ PlanSpec parse_cascade_flag(const std::string& s, PlanSpec spec) {
 // Shared by `generate` and `run`: prints the stream and the speed summary.
 void print_generation(Backend& backend, const Tokenizer& tok, const std::string& prompt,
                       const GenerateOptions& opts) {
+  fwrite(prompt.data(), 1, prompt.size(), stdout);  // echo the prompt, as llama.cpp and run.c do
   GenerateResult r = generate(backend, tok, prompt, opts, [](const std::string& piece) {
     fwrite(piece.data(), 1, piece.size(), stdout);
     fflush(stdout);

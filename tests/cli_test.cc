@@ -1,0 +1,99 @@
+// End-to-end: the `cascade` binary, as a user runs it.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_util.h"
+
+namespace cascade {
+namespace {
+
+struct CmdResult {
+  int rc;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+CmdResult run(const std::string& args) {
+  std::string errfile = testing::temp_dir() + "/stderr";
+  std::string cmd = std::string(CASCADE_BIN) + " " + args + " 2>" + errfile;
+  CmdResult r{};
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  std::ifstream f(errfile);
+  r.err.assign(std::istreambuf_iterator<char>(f), {});
+  return r;
+}
+
+nlohmann::json reference() {
+  std::ifstream f(testing::shared_path("models/stories260K/golden.json"));
+  return nlohmann::json::parse(f)["reference_text"];
+}
+
+// llama2.c's `run stories260K.bin -t 0 -n 200` (200 steps: 200 tokens after BOS).
+TEST(Cli, ReferenceText200IsByteIdentical) {
+  const std::string model = testing::shared_path("models/stories260K/stories260K.bin");
+  const std::string want = reference()["n200_from_bos"].get<std::string>() + "\n";
+  for (std::string extra : {"", "--cascade 8,8,6,3"}) {
+    CmdResult r = run("generate -m " + model + " -p '' -n 200 " + extra);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.out, want) << extra;
+  }
+}
+
+TEST(Cli, PromptedReferenceTextMatchesFromBinAndGguf) {
+  const std::string want = reference()["n64_prompt_once_upon_a_time"].get<std::string>() + "\n";
+  for (std::string file : {"stories260K.bin", "stories260K.gguf"}) {
+    // run.c's -n 64 counts positions: 4 prompt pieces after BOS + 60 new.
+    CmdResult r = run("generate -m " + testing::shared_path("models/stories260K/" + file) +
+                " -p 'Once upon a time' -n 60 --cascade 3,3,2,1");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.out, want) << file;
+  }
+}
+
+TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
+  std::string dir = testing::temp_dir();
+  {
+    std::ofstream(dir + "/junk.gguf") << "GGUF";
+    std::ofstream(dir + "/text.bin") << "hello";
+  }
+  const std::string model = testing::shared_path("models/stories260K/stories260K.bin");
+  for (std::string args :
+       {"generate -m " + dir + "/missing.gguf -p hi", "generate -m " + dir + "/junk.gguf -p hi",
+        "generate -m " + dir + "/text.bin -p hi", "generate -m " + dir + " -p hi",
+        "generate -m " + model + " -p hi --cascade 2,2,2,3",
+        "generate -m " + model + " -p hi --cascade x,y",
+        "generate -m " + model + " -p hi -t -1",
+        "plan -m " + model + " --alpha 1 --beta 8 --c 6 --delta 3"}) {
+    CmdResult r = run(args);
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_LT(r.rc, 128) << "crashed: " << args;
+    EXPECT_NE(r.err.find("error: "), std::string::npos) << args << "\n" << r.err;
+    // The error itself is a single line.
+    auto pos = r.err.find("error: ");
+    if (pos != std::string::npos) EXPECT_EQ(r.err.find('\n', pos), r.err.size() - 1) << r.err;
+  }
+}
+
+TEST(Cli, PlanPrintsViewsAndWritesJson) {
+  std::string json = testing::temp_dir() + "/plan.json";
+  CmdResult r = run("plan -m " + testing::shared_path("models/stories260K/stories260K.bin") +
+              " --alpha 8 --beta 8 --c 6 --delta 3 --json " + json);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("attn(7,7)"), std::string::npos);
+  std::ifstream f(json);
+  auto j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["nodes"], 72);
+  EXPECT_EQ(j["views"].size(), 72u);
+}
+
+}  // namespace
+}  // namespace cascade
