@@ -86,7 +86,8 @@ inline void dot4(float* y, const float* W, const float* x, int in) {
 
 void gemv(float* y, const float* x, const float* W, int in, int out) {
   const int blocks = out / 4;
-#pragma omp parallel for schedule(static)
+  // Waking the second thread costs microseconds: only worth it for big W.
+#pragma omp parallel for schedule(static) if ((int64_t)in * out >= (1 << 16))
   for (int b = 0; b < blocks; ++b) dot4(y + 4 * b, W + (size_t)4 * b * in, x, in);
   for (int r = blocks * 4; r < out; ++r) y[r] = dot(W + (size_t)r * in, x, in);
 }
@@ -212,7 +213,9 @@ void attention_partial(float* out, float* lse, const float* q, const int32_t* q_
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt((float)head_dim);
   const int64_t tasks = (int64_t)nq * n_heads;
-#pragma omp parallel
+  // Small problems (a decode step on a shard) are not worth waking a thread.
+  const bool parallel = (int64_t)tasks * nk * head_dim >= (1 << 15);
+#pragma omp parallel if (parallel)
   {
     std::vector<float> score(std::max(nk, 1));
     std::vector<int> idx(std::max(nk, 1));

@@ -1,0 +1,3 @@
+# Benchmark programs (not tests): they print numbers, they do not pass or fail.
+add_executable(kernel_bench ${CMAKE_SOURCE_DIR}/bench/kernel_bench.cc)
+target_link_libraries(kernel_bench PRIVATE cascade_kernels benchmark::benchmark)
