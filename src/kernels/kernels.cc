@@ -206,9 +206,67 @@ void add_rows(float* y, const float* x, int64_t count) {
   for (int64_t i = 0; i < count; ++i) y[i] += x[i];
 }
 
+namespace {
+
+// Partial attention for many queries: per head, S = Q·Kᵀ and O = P·V as two
+// OpenBLAS GEMMs (strided views of the q/k/v rows, so GQA needs no copies).
+// Masked pairs are computed and then discarded; at prefill sizes the GEMM's
+// speed is worth more than the skipped half.
+void attention_partial_gemm(float* out, float* lse, const float* q, const int32_t* q_pos, int nq,
+                            const float* k, const float* v, const int32_t* k_pos, int nk, int n_heads,
+                            int n_kv_heads, int head_dim) {
+  const int q_stride = n_heads * head_dim, kv_stride = n_kv_heads * head_dim;
+  const int group = n_heads / n_kv_heads;
+  const float scale = 1.0f / std::sqrt((float)head_dim);
+  constexpr int kChunk = 256;  // queries per pass: bounds the score buffer
+  std::vector<float> S((size_t)std::min(nq, kChunk) * nk);
+  for (int t0 = 0; t0 < nq; t0 += kChunk) {
+    const int m = std::min(kChunk, nq - t0);
+    for (int h = 0; h < n_heads; ++h) {
+      const int g = h / group;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, head_dim, scale,
+                  q + (size_t)t0 * q_stride + (size_t)h * head_dim, q_stride, k + (size_t)g * head_dim,
+                  kv_stride, 0.0f, S.data(), nk);
+#pragma omp parallel for schedule(static) if ((int64_t)m * nk >= (1 << 14))
+      for (int i = 0; i < m; ++i) {
+        float* row = S.data() + (size_t)i * nk;
+        const int32_t qp = q_pos[t0 + i];
+        float mx = kNegInf;
+        for (int s = 0; s < nk; ++s) {
+          if (k_pos[s] > qp) row[s] = kNegInf;
+          mx = std::max(mx, row[s]);
+        }
+        float* l = lse + (size_t)(t0 + i) * n_heads + h;
+        if (mx == kNegInf) {  // no visible key: contributes nothing to the merge
+          std::fill(row, row + nk, 0.0f);
+          *l = kNegInf;
+          continue;
+        }
+        float sum = 0.0f;
+        for (int s = 0; s < nk; ++s) {
+          row[s] = std::exp(row[s] - mx);
+          sum += row[s];
+        }
+        const float inv = 1.0f / sum;
+        for (int s = 0; s < nk; ++s) row[s] *= inv;
+        *l = mx + std::log(sum);
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, head_dim, nk, 1.0f, S.data(), nk,
+                  v + (size_t)g * head_dim, kv_stride, 0.0f, out + (size_t)t0 * q_stride + (size_t)h * head_dim,
+                  q_stride);
+    }
+  }
+}
+
+}  // namespace
+
 void attention_partial(float* out, float* lse, const float* q, const int32_t* q_pos, int nq,
                        const float* k, const float* v, const int32_t* k_pos, int nk, int n_heads,
                        int n_kv_heads, int head_dim) {
+  if (nq >= 16 && nk >= 16) {
+    attention_partial_gemm(out, lse, q, q_pos, nq, k, v, k_pos, nk, n_heads, n_kv_heads, head_dim);
+    return;
+  }
   const int q_stride = n_heads * head_dim, kv_stride = n_kv_heads * head_dim;
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt((float)head_dim);

@@ -1,0 +1,36 @@
+// Prompt sets for the attacks: text the model itself generates (so it is
+// in-distribution for every model, with no data set to ship), plus a few
+// handwritten prompts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace cascade::attacks {
+
+struct PromptSetOptions {
+  int count = 100;
+  int min_len = 16;          // tokens, BOS included
+  int max_len = 32;
+  float temperature = 1.0f;  // softmax(logits / T)
+  uint64_t seed = 1;
+  int32_t bos = 1;
+  int32_t eos = 2;           // never sampled (prompts get their full length); −1: none
+};
+
+// `count` sequences: BOS, then tokens sampled from the model. Lengths are
+// uniform in [min_len, max_len]. Deterministic for a seed (own splitmix64
+// RNG and 53-bit uniforms, so the same on every platform).
+std::vector<std::vector<int32_t>> generate_prompts(const Model& m, const PromptSetOptions& opts);
+
+// A few TinyStories-style sentences.
+const std::vector<std::string>& handwritten_prompt_texts();
+
+// handwritten_prompt_texts() encoded with BOS.
+std::vector<std::vector<int32_t>> handwritten_prompts(const Tokenizer& tok);
+
+}  // namespace cascade::attacks
