@@ -14,6 +14,7 @@ void add_generate(CLI::App& app);
 void add_plan(CLI::App& app);
 void add_synth(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_audit(CLI::App& app);
 
 // Options shared by subcommands.
 struct ModelOptions {

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   cascade::cli::add_plan(app);
   cascade::cli::add_synth(app);
   cascade::cli::add_bench(app);
+  cascade::cli::add_audit(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

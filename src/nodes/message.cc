@@ -9,6 +9,7 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kAttnRows: return "AttnRows";
     case MsgType::kPartial: return "Partial";
     case MsgType::kFinal: return "Final";
+    case MsgType::kError: return "Error";
   }
   return "?";
 }

@@ -21,6 +21,7 @@ enum class MsgType : int32_t {
   kAttnRows = 2,   // CompNode → AttnNode / client: q rows (rows, pos), k,v rows (k, v, kv_pos)
   kPartial = 3,    // AttnNode / client → CompNode: partial outputs (rows, pos) and lse
   kFinal = 4,      // CompNode → client: last block's output rows (rows, pos)
+  kError = 5,      // node → client: the session failed (text names the node and why)
 };
 
 // Step flags.
@@ -39,6 +40,7 @@ struct Message {
   std::vector<int32_t> kv_pos;         // positions of k and v
   std::vector<float> k, v;             // [kv_pos.size()][kv_dim]
   std::vector<float> lse;              // [pos.size()][n_heads]
+  std::string text;                    // kError
 
   // Bytes of the payload as it travels (positions + floats + fixed header).
   size_t wire_bytes() const {

@@ -1,0 +1,171 @@
+// cascade audit: run the attack suite against every node of a plan.
+//
+// Each node (and the worst coalitions of 2 and 3) is audited on the rows of
+// the positions in its view, at layer ℓ (default F: the earliest rows nodes
+// get, the most revealing). AttnNodes receive q/k/v projections, not
+// residual rows; auditing them on residual rows overstates what they can do.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "attacks/audit.h"
+#include "attacks/prompt_sets.h"
+#include "cli/commands.h"
+#include "tokenizer/tokenizer.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+
+namespace cascade::cli {
+
+namespace {
+
+// A horizontal bar chart of one attack's fraction per party, as SVG.
+std::string svg_chart(const attacks::AuditReport& r, const std::string& title) {
+  const std::vector<std::string> attacks_order = {"vocab_match", "context_free_after_bos", "context_free_filler",
+                                                  "ridge_inverter"};
+  const char* colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
+  const int bar = 5, group = bar * 4 + 6, left = 150, width = 420;
+  const int height = 60 + group * (int)r.parties.size();
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << left + width + 40 << "' height='" << height
+    << "' font-family='sans-serif' font-size='10'>\n<rect width='100%' height='100%' fill='white'/>\n"
+    << "<text x='10' y='16' font-size='13'>" << title << "</text>\n";
+  for (size_t a = 0; a < attacks_order.size(); ++a)
+    s << "<rect x='" << 10 + a * 150 << "' y='24' width='10' height='10' fill='" << colors[a] << "'/><text x='"
+      << 24 + a * 150 << "' y='33'>" << attacks_order[a] << "</text>\n";
+  for (int t = 0; t <= 4; ++t) {
+    int x = left + width * t / 4;
+    s << "<line x1='" << x << "' y1='40' x2='" << x << "' y2='" << height - 10 << "' stroke='#ddd'/><text x='"
+      << x - 8 << "' y='" << height - 1 << "'>" << 25 * t << "%</text>\n";
+  }
+  for (size_t p = 0; p < r.parties.size(); ++p) {
+    const int y0 = 44 + group * (int)p;
+    s << "<text x='" << left - 6 << "' y='" << y0 + 12 << "' text-anchor='end'>" << r.parties[p].name << "</text>\n";
+    for (size_t a = 0; a < attacks_order.size(); ++a)
+      for (const auto& sc : r.parties[p].attacks)
+        if (sc.attack == attacks_order[a])
+          s << "<rect x='" << left << "' y='" << y0 + bar * a << "' width='" << width * sc.fraction_of_prompt()
+            << "' height='" << bar - 1 << "' fill='" << colors[a] << "'/>\n";
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
+}  // namespace
+
+void add_audit(CLI::App& app) {
+  struct Args {
+    ModelOptions model;
+    PlanSpec plan;
+    int prompts = 100;
+    int layer = -1;
+    int coalition = 3;
+    int64_t budget = 1024;
+    uint64_t seed = 1;
+    bool nodes_only_distinct = false;
+    std::string json, svg;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("audit", "measure what each node of a plan recovers with our attacks");
+  add_model_options(cmd, a->model);
+  add_plan_options(cmd, a->plan);
+  cmd->add_option("--prompts", a->prompts, "model-generated prompts to attack")->capture_default_str();
+  cmd->add_option("--layer", a->layer, "residual layer the nodes' rows are taken at (default: F)");
+  cmd->add_option("--coalition", a->coalition, "also audit the worst coalitions up to this size")
+      ->capture_default_str();
+  cmd->add_option("--budget", a->budget, "vocab-matching candidates per seen row")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "prompt seed")->capture_default_str();
+  cmd->add_option("--json", a->json, "write the report as JSON");
+  cmd->add_option("--svg", a->svg, "write a bar chart of the results as SVG");
+  cmd->callback([a] {
+    LoadedModel lm = load_with_progress(a->model);
+    Tokenizer tok(std::move(*lm.vocab));
+    const Model& m = lm.model;
+    Plan plan = Plan::make(a->plan, m.cfg);
+    const int layer = a->layer >= 0 ? a->layer : a->plan.front_layers;
+    check(layer >= 0 && layer <= m.cfg.n_layers, "--layer must be in 0.." + std::to_string(m.cfg.n_layers));
+
+    attacks::PromptSetOptions po;
+    po.count = a->prompts;
+    po.seed = a->seed;
+    po.bos = tok.bos();
+    po.eos = tok.eos();
+    fprintf(stderr, "generating %d prompts ...\n", a->prompts);
+    auto prompts = attacks::generate_prompts(m, po);
+    po.count = 10;
+    po.seed = a->seed + 1000;
+    auto calibration = attacks::generate_prompts(m, po);
+
+    attacks::AuditConfig cfg;
+    cfg.layer = layer;
+    cfg.vocab_match_budget = a->budget;
+    cfg.calibration_prompts = calibration;
+    cfg.known_positions.clear();
+    for (int p = 0; p < a->plan.public_prefix; ++p) cfg.known_positions.push_back(p);
+    for (const NodeId& n : plan.nodes()) {
+      cfg.party_positions.push_back(plan.view(n));
+      cfg.party_names.push_back(n.name(plan.beta()));
+    }
+    for (int k = 2; k <= a->coalition; ++k) {
+      Plan::Coalition c = plan.worst_coalition(k);
+      std::vector<int> u;
+      std::string name;
+      for (const NodeId& n : c.members) {
+        auto v = plan.view(n);
+        u.insert(u.end(), v.begin(), v.end());
+        name += (name.empty() ? "" : "+") + n.name(plan.beta());
+      }
+      std::sort(u.begin(), u.end());
+      u.erase(std::unique(u.begin(), u.end()), u.end());
+      cfg.party_positions.push_back(u);
+      cfg.party_names.push_back(name);
+    }
+    int last_pct = -1;
+    std::string last_stage;
+    attacks::AuditReport r = attacks::run_audit(m, &tok, prompts, cfg, [&](const std::string& stage, int done, int total) {
+      int pct = total ? 100 * done / total : 100;
+      if (stage != last_stage || pct != last_pct) {
+        fprintf(stderr, "\raudit: %-10s %3d%% (%d/%d)", stage.c_str(), pct, done, total);
+        if (done == total) fprintf(stderr, "\n");
+        last_stage = stage;
+        last_pct = pct;
+      }
+    });
+
+    printf("audit: %s, layer %d, %d prompts, plan alpha=%d beta=%d c=%d delta=%d F=%d head=%d, "
+           "epsilon %.4g, vocab-match budget %lld/row\n",
+           a->model.model.c_str(), layer, r.n_prompts, plan.alpha(), plan.beta(), a->plan.c, a->plan.delta,
+           a->plan.front_layers, plan.head(), r.epsilon, (long long)a->budget);
+    printf("fraction of each prompt's private tokens recovered:\n");
+    printf("%-34s %6s  %11s  %11s  %11s  %11s\n", "party", "seen", "vocab_match", "cf_bos", "cf_filler", "ridge");
+    for (const auto& p : r.parties) {
+      printf("%-34s %6zu ", p.name.c_str(), p.positions.size());
+      for (const char* at : {"vocab_match", "context_free_after_bos", "context_free_filler", "ridge_inverter"}) {
+        double f = -1;
+        for (const auto& sc : p.attacks)
+          if (sc.attack == at) f = sc.fraction_of_prompt();
+        if (f < 0) printf("  %11s", "-");
+        else printf("  %10.1f%%", 100 * f);
+      }
+      printf("\n");
+    }
+    nlohmann::json j = attacks::to_json(r);
+    j["plan"] = plan.to_json(a->coalition);
+    if (!a->json.empty()) {
+      write_file_atomic(a->json, j.dump(2) + "\n");
+      fprintf(stderr, "wrote %s\n", a->json.c_str());
+    }
+    if (!a->svg.empty()) {
+      char title[200];
+      snprintf(title, sizeof title, "Cascade audit: alpha=%d beta=%d c=%d delta=%d F=%d, layer %d, %d prompts",
+               plan.alpha(), plan.beta(), a->plan.c, a->plan.delta, a->plan.front_layers, layer, r.n_prompts);
+      write_file_atomic(a->svg, svg_chart(r, title));
+      fprintf(stderr, "wrote %s\n", a->svg.c_str());
+    }
+  });
+}
+
+}  // namespace cascade::cli

@@ -1,0 +1,201 @@
+#include "net/certs.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "util/error.h"
+
+namespace cascade {
+namespace {
+
+template <class T, void (*F)(T*)>
+struct Deleter {
+  void operator()(T* p) const { F(p); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
+using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
+
+std::string openssl_error(const std::string& what) {
+  char buf[256] = {0};
+  unsigned long e = ERR_get_error();
+  if (e) ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return "certificate generation: " + what + (e ? std::string(": ") + buf : "");
+}
+
+void ossl_check(bool ok, const std::string& what) {
+  if (!ok) throw Error(openssl_error(what));
+}
+
+PkeyPtr new_ec_key() {
+  PkeyPtr k(EVP_EC_gen("P-256"));
+  ossl_check(k != nullptr, "EC P-256 key generation failed");
+  return k;
+}
+
+std::string bio_string(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  return std::string(data, (size_t)n);
+}
+
+std::string key_pem(EVP_PKEY* k) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  ossl_check(PEM_write_bio_PrivateKey(bio.get(), k, nullptr, nullptr, 0, nullptr, nullptr) == 1,
+             "writing the key");
+  return bio_string(bio.get());
+}
+
+std::string cert_pem(X509* c) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  ossl_check(PEM_write_bio_X509(bio.get(), c) == 1, "writing the certificate");
+  return bio_string(bio.get());
+}
+
+PkeyPtr parse_key(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), (int)pem.size()));
+  PkeyPtr k(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  ossl_check(k != nullptr, "the CA key is not a PEM private key");
+  return k;
+}
+
+X509Ptr parse_cert(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), (int)pem.size()));
+  X509Ptr c(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ossl_check(c != nullptr, "the CA certificate is not PEM");
+  return c;
+}
+
+// A fresh certificate skeleton: v3, random 128-bit serial, validity, subject.
+X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, int valid_days) {
+  X509Ptr c(X509_new());
+  ossl_check(c != nullptr, "X509_new");
+  ossl_check(X509_set_version(c.get(), 2) == 1, "version");
+  unsigned char serial[16];
+  ossl_check(RAND_bytes(serial, sizeof serial) == 1, "random serial");
+  serial[0] &= 0x7f;  // positive
+  std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>> bn(BN_bin2bn(serial, sizeof serial, nullptr));
+  ossl_check(BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(c.get())) != nullptr, "serial");
+  // Back-date by an hour: tolerates small clock differences between hosts.
+  X509_gmtime_adj(X509_getm_notBefore(c.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(c.get()), (long)valid_days * 86400);
+  ossl_check(X509_set_pubkey(c.get(), key) == 1, "public key");
+  X509_NAME* name = X509_get_subject_name(c.get());
+  ossl_check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char*)"Cascade", -1, -1, 0) == 1 &&
+                 X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char*)cn.c_str(), -1, -1, 0) == 1,
+             "subject name");
+  return c;
+}
+
+void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  ossl_check(ext != nullptr, "extension " + std::string(OBJ_nid2sn(nid)) + "=" + value);
+  const bool ok = X509_add_ext(cert, ext, -1) == 1;
+  X509_EXTENSION_free(ext);
+  ossl_check(ok, "adding extension");
+}
+
+bool is_ip(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+CertAndKey make_ca(const std::string& common_name, int valid_days) {
+  PkeyPtr key = new_ec_key();
+  X509Ptr c = new_cert(key.get(), common_name, valid_days);
+  ossl_check(X509_set_issuer_name(c.get(), X509_get_subject_name(c.get())) == 1, "issuer");
+  add_ext(c.get(), c.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
+  add_ext(c.get(), c.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
+  add_ext(c.get(), c.get(), NID_subject_key_identifier, "hash");
+  ossl_check(X509_sign(c.get(), key.get(), EVP_sha256()) > 0, "signing the CA");
+  return {cert_pem(c.get()), key_pem(key.get())};
+}
+
+CertAndKey make_leaf(const CertAndKey& ca, const std::string& common_name,
+                     const std::vector<std::string>& names, int valid_days) {
+  PkeyPtr ca_key = parse_key(ca.key_pem);
+  X509Ptr ca_cert = parse_cert(ca.cert_pem);
+  PkeyPtr key = new_ec_key();
+  X509Ptr c = new_cert(key.get(), common_name, valid_days);
+  ossl_check(X509_set_issuer_name(c.get(), X509_get_subject_name(ca_cert.get())) == 1, "issuer");
+
+  std::vector<std::string> all = {"127.0.0.1", "localhost"};
+  for (const auto& n : names)
+    if (!n.empty() && std::find(all.begin(), all.end(), n) == all.end()) all.push_back(n);
+  std::string san;
+  for (const auto& n : all) san += (san.empty() ? "" : ",") + std::string(is_ip(n) ? "IP:" : "DNS:") + n;
+
+  add_ext(c.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE");
+  add_ext(c.get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature,keyAgreement");
+  add_ext(c.get(), ca_cert.get(), NID_ext_key_usage, "serverAuth,clientAuth");
+  add_ext(c.get(), ca_cert.get(), NID_subject_alt_name, san);
+  add_ext(c.get(), ca_cert.get(), NID_subject_key_identifier, "hash");
+  add_ext(c.get(), ca_cert.get(), NID_authority_key_identifier, "keyid");
+  ossl_check(X509_sign(c.get(), ca_key.get(), EVP_sha256()) > 0, "signing the leaf");
+  return {cert_pem(c.get()), key_pem(key.get())};
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, unsigned mode) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+  check(fd >= 0, "cannot write " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t w = ::write(fd, data.data() + done, data.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw Error("cannot write " + tmp + ": " + std::strerror(e));
+    }
+    done += (size_t)w;
+  }
+  ::fchmod(fd, (mode_t)mode);  // the umask must not widen a key's permissions
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    throw Error("cannot write " + path + ": " + std::strerror(e));
+  }
+}
+
+PemPaths write_cert_and_key(const CertAndKey& ck, const std::string& dir, const std::string& name) {
+  PemPaths p{dir + "/" + name + ".pem", dir + "/" + name + ".key"};
+  write_file_atomic(p.key, ck.key_pem, 0600);
+  write_file_atomic(p.cert, ck.cert_pem, 0644);
+  return p;
+}
+
+std::string read_file(const std::string& path, const std::string& what) {
+  std::ifstream f(path, std::ios::binary);
+  check(f.good(), "cannot read " + what + " " + path + ": " + std::strerror(errno));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace cascade

@@ -1,0 +1,42 @@
+// Certificates for Cascade's mutual TLS: a private CA and leaf certificates.
+//
+// Every party (client, CompNode, AttnNode) is both a TLS server and a TLS
+// client, so one leaf carries both serverAuth and clientAuth, and names the
+// hosts it is reached at (subjectAltName). Keys are ECDSA P-256; OpenSSL 3's
+// EVP API only. Used by `cascade cert` and by LocalProcessCluster's
+// throwaway PKI.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace cascade {
+
+struct CertAndKey {
+  std::string cert_pem;
+  std::string key_pem;  // PKCS#8, unencrypted
+};
+
+// A self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign).
+CertAndKey make_ca(const std::string& common_name, int valid_days = 365);
+
+// A leaf signed by `ca`. `names` become subjectAltNames: entries that parse
+// as an IPv4/IPv6 address are IP names, the rest DNS names. 127.0.0.1 and
+// localhost are always included so loopback deployments verify.
+CertAndKey make_leaf(const CertAndKey& ca, const std::string& common_name,
+                     const std::vector<std::string>& names = {}, int valid_days = 365);
+
+// Writes `data` to `path` atomically (temp file in the same directory,
+// fsync, rename), with permissions `mode` (0600 for keys). Throws Error.
+void write_file_atomic(const std::string& path, const std::string& data, unsigned mode = 0644);
+
+struct PemPaths {
+  std::string cert, key;
+};
+// Writes DIR/NAME.pem (0644) and DIR/NAME.key (0600), each atomically.
+PemPaths write_cert_and_key(const CertAndKey& ck, const std::string& dir, const std::string& name);
+
+// Reads a whole file; throws Error naming `what` and the path when it cannot.
+std::string read_file(const std::string& path, const std::string& what);
+
+}  // namespace cascade

@@ -1,0 +1,43 @@
+// The node daemon — what `cascade node` runs: one NodeServer until SIGINT or
+// SIGTERM.
+//
+//   node --role comp|attn --listen HOST:PORT --cert PEM --key PEM --ca PEM
+//        [-m MODEL] [--ready-file PATH] [--rpc-deadline-ms N]
+//        [--idle-timeout-s N] [--max-message-mib N] [--max-sessions N]
+//
+// A CompNode loads (memory-maps) MODEL at startup and serves only sessions for
+// that model; an AttnNode loads no weights. --ready-file receives the bound
+// address (atomically) once the server accepts RPCs: with --listen
+// 127.0.0.1:0 that is how a launcher learns the port.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "plan/plan.h"
+
+namespace cascade {
+
+struct NodeDaemonOptions {
+  Role role = Role::kComp;
+  std::string listen = "127.0.0.1:0";
+  std::string cert, key, ca;  // PEM files: this node's certificate and key, the cluster's CA
+  std::string model_path;     // CompNode only
+  std::string ready_file;     // optional
+  int rpc_deadline_ms = 10'000;
+  int idle_timeout_s = 600;
+  int max_message_mib = 256;
+  int max_sessions = 64;
+};
+
+// Parses the flags above (without the program name or "node"). Throws Error
+// naming the bad or missing flag.
+NodeDaemonOptions parse_node_daemon_args(const std::vector<std::string>& args);
+std::string node_daemon_usage();
+
+// Serves until SIGINT/SIGTERM; returns the process exit status (0 after a
+// signal, 1 after printing "error: ..." to stderr). Call it before the
+// process starts other threads: it blocks those signals to wait for them.
+int run_node_daemon(const NodeDaemonOptions& opts);
+
+}  // namespace cascade

@@ -1,0 +1,180 @@
+#include "transport/node_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "net/wire.h"
+#include "util/error.h"
+
+namespace cascade {
+
+class NodeServer::Service final : public wire::Node::Service {
+ public:
+  explicit Service(NodeServer& s) : s_(s) {}
+
+  grpc::Status Deliver(grpc::ServerContext*, const wire::Envelope* env, wire::Ack*) override {
+    auto session = s_.find(env->session());
+    if (!session)
+      return {grpc::StatusCode::NOT_FOUND,
+              self_name() + ": no session " + std::to_string(env->session()) + " (never opened, closed, or idle too long)"};
+    if (session->failed())
+      return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
+    Message m;
+    try {
+      m = from_wire(*env);
+    } catch (const Error& e) {
+      // A malformed message ends the session: the role's state can no longer be trusted.
+      const std::string why = session->name() + " refused a message: " + e.what();
+      session->fail(why);
+      return {grpc::StatusCode::INVALID_ARGUMENT, why};
+    }
+    if (!(m.to == session->self()))
+      return {grpc::StatusCode::INVALID_ARGUMENT, session->name() + ": message addressed to " +
+                                                      m.to.name(session->beta()) + ", not to this node"};
+    if (!session->book().count(m.from))
+      return {grpc::StatusCode::PERMISSION_DENIED, session->name() + ": sender is not a party of the session"};
+    if (!session->deliver(std::move(m)))
+      return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
+    return grpc::Status::OK;
+  }
+
+  grpc::Status OpenSession(grpc::ServerContext*, const wire::SessionSetup* req, wire::Ack*) override {
+    const uint64_t id = req->session();
+    std::string who = self_name();
+    try {
+      const NodeId self = from_wire(req->self());
+      const PlanSpec spec = from_wire(req->plan());
+      const int beta = std::max(1, spec.beta);
+      AddressBook book;
+      for (const auto& p : req->peers()) book[from_wire(p.id())] = p.address();
+      if (book.count(self)) who = self.name(beta) + " at " + book[self];
+      check(id != 0, "session id 0 is reserved");
+      check(self.role == s_.opts_.role, "this node serves " + std::string(role_name(s_.opts_.role)) +
+                                            " sessions, not " + role_name(self.role));
+      ModelConfig cfg = from_wire(req->dims());
+      if (s_.opts_.role == Role::kComp) {
+        const Model& m = *s_.opts_.model;
+        check(req->model_sha256() == m.file_sha256,
+              "model mismatch: this node serves the model with SHA-256 " + m.file_sha256 + ", the session wants " +
+                  req->model_sha256() + "; start the node with the client's model file");
+        cfg = m.cfg;  // the node's own, identical by the hash
+      } else {
+        validate_config(cfg);
+      }
+      const Plan plan = Plan::make(spec, cfg);
+      for (const NodeId& n : plan.nodes())
+        check(book.count(n), "the session's address map has no " + n.name(beta));
+      check(book.count({Role::kClient, 0}), "the session's address map has no client");
+      check(self.index < (self.role == Role::kComp ? plan.alpha() : plan.n_attn()),
+            self.name(beta) + " is not a node of the plan");
+      auto session = std::make_shared<NodeSession>(id, self, spec, cfg, s_.opts_.model, std::move(book), *s_.channels_);
+      std::lock_guard<std::mutex> lock(s_.mu_);
+      check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");
+      check((int)s_.sessions_.size() < s_.opts_.max_sessions,
+            "too many open sessions (" + std::to_string(s_.opts_.max_sessions) + "); try later");
+      s_.sessions_[id] = std::move(session);
+    } catch (const std::exception& e) {
+      return {grpc::StatusCode::FAILED_PRECONDITION, who + " refused the session: " + e.what()};
+    }
+    spdlog::info("{}: session {:016x} open", who, id);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CloseSession(grpc::ServerContext*, const wire::SessionRef* req, wire::Ack*) override {
+    std::shared_ptr<NodeSession> s;
+    {
+      std::lock_guard<std::mutex> lock(s_.mu_);
+      auto it = s_.sessions_.find(req->session());
+      if (it == s_.sessions_.end()) return grpc::Status::OK;  // idempotent
+      s = std::move(it->second);
+      s_.sessions_.erase(it);
+    }
+    spdlog::info("{}: session {:016x} closed", s->name(), req->session());
+    return grpc::Status::OK;  // `s` dies here, outside the lock: joins its thread
+  }
+
+  grpc::Status Health(grpc::ServerContext*, const wire::HealthRequest*, wire::HealthReply* r) override {
+    r->set_role((int32_t)s_.opts_.role);
+    if (s_.opts_.model) r->set_model_sha256(s_.opts_.model->file_sha256);
+    r->set_sessions(s_.open_sessions());
+    return grpc::Status::OK;
+  }
+
+ private:
+  static const char* role_name(Role r) { return r == Role::kComp ? "CompNode" : r == Role::kAttn ? "AttnNode" : "client"; }
+  std::string self_name() const { return std::string(role_name(s_.opts_.role)) + " at " + s_.address_; }
+  NodeServer& s_;
+};
+
+NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {
+  check(opts_.role == Role::kComp || opts_.role == Role::kAttn, "a node is a CompNode or an AttnNode");
+  check(opts_.role != Role::kComp || opts_.model != nullptr, "a CompNode needs its model");
+  channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
+  service_ = std::make_unique<Service>(*this);
+  grpc::ServerBuilder b;
+  int port = 0;
+  b.AddListeningPort(opts_.listen, server_credentials(opts_.tls), &port);
+  b.SetMaxReceiveMessageSize(opts_.link.max_message_bytes);
+  b.SetMaxSendMessageSize(opts_.link.max_message_bytes);
+  b.RegisterService(service_.get());
+  server_ = b.BuildAndStart();
+  check(server_ != nullptr && port > 0, "cannot listen on " + opts_.listen + " (address in use or invalid?)");
+  address_ = opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(port);
+  reaper_ = std::thread([this] { reap_idle(); });
+}
+
+NodeServer::~NodeServer() { shutdown(); }
+
+void NodeServer::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(reaper_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  reaper_cv_.notify_all();
+  reaper_.join();
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  std::map<uint64_t, std::shared_ptr<NodeSession>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sessions.swap(sessions_);
+  }
+  sessions.clear();  // joins each session's thread
+}
+
+int NodeServer::open_sessions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return (int)sessions_.size();
+}
+
+std::shared_ptr<NodeSession> NodeServer::find(uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void NodeServer::reap_idle() {
+  std::unique_lock<std::mutex> lock(reaper_mu_);
+  const auto period = std::min<std::chrono::milliseconds>(opts_.idle_timeout / 4 + std::chrono::milliseconds(1),
+                                                          std::chrono::milliseconds(1000));
+  while (!reaper_cv_.wait_for(lock, period, [&] { return stopping_; })) {
+    std::vector<std::shared_ptr<NodeSession>> idle;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      const auto now = NodeSession::Clock::now();
+      for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (now - it->second->last_active() > opts_.idle_timeout) {
+          spdlog::info("{}: session {:016x} idle for {} ms, freed", it->second->name(), it->first,
+                       (long long)opts_.idle_timeout.count());
+          idle.push_back(std::move(it->second));
+          it = sessions_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cascade

@@ -1,0 +1,71 @@
+// NodeServer — a Cascade node as a gRPC service (proto/cascade.proto, mTLS).
+//
+// One server plays one role (CompNode or AttnNode) in any number of sessions
+// at once, each opened by a client with OpenSession (see NodeSession). A
+// CompNode serves the model it loaded at startup and refuses a session for a
+// model with another SHA-256; an AttnNode loads no weights and takes the
+// model's dimensions from the session setup. Deliver checks the message
+// (size limit, byte lengths, session, sender, addressee), queues it, and
+// acks at once. Sessions are freed on CloseSession or after `idle_timeout`
+// without messages.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "net/peer_link.h"
+#include "net/tls.h"
+#include "transport/node_session.h"
+
+namespace cascade {
+
+struct NodeServerOptions {
+  Role role = Role::kComp;
+  const Model* model = nullptr;  // required for kComp, must outlive the server; unused for kAttn
+  TlsIdentity tls;
+  std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
+  LinkOptions link;                    // deadline of every outgoing RPC, max message size
+  std::chrono::milliseconds idle_timeout{600'000};
+  int max_sessions = 64;
+};
+
+class NodeServer {
+ public:
+  // Binds and starts serving. Throws Error when it cannot bind.
+  explicit NodeServer(NodeServerOptions opts);
+  ~NodeServer();  // shutdown()
+  NodeServer(const NodeServer&) = delete;
+  NodeServer& operator=(const NodeServer&) = delete;
+
+  // host:port actually bound (the port filled in when 0 was asked for).
+  const std::string& address() const { return address_; }
+  int open_sessions() const;
+  // Stops accepting RPCs and frees every session. Idempotent.
+  void shutdown();
+
+ private:
+  class Service;
+  friend class Service;
+  std::shared_ptr<NodeSession> find(uint64_t id) const;
+  void reap_idle();
+
+  NodeServerOptions opts_;
+  std::string address_;
+  std::unique_ptr<PeerChannels> channels_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<NodeSession>> sessions_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::mutex reaper_mu_;
+  std::condition_variable reaper_cv_;
+  bool stopping_ = false;
+  std::thread reaper_;
+};
+
+}  // namespace cascade

@@ -1,0 +1,87 @@
+#include "transport/node_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include "util/error.h"
+
+namespace cascade {
+
+namespace {
+std::string node_name(const NodeId& self, const Plan& plan, const AddressBook& book) {
+  auto it = book.find(self);
+  return self.name(plan.beta()) + " at " + (it == book.end() ? std::string("?") : it->second);
+}
+}  // namespace
+
+NodeSession::NodeSession(uint64_t id, NodeId self, const PlanSpec& spec, const ModelConfig& cfg, const Model* model,
+                         AddressBook book, PeerChannels& channels)
+    : id_(id),
+      self_(self),
+      plan_(Plan::make(spec, cfg)),
+      cfg_(cfg),
+      book_(std::move(book)),
+      name_(node_name(self, plan_, book_)),
+      channels_(channels),
+      outbox_(channels, book_) {
+  if (self.role == Role::kComp) {
+    check(model != nullptr, name_ + ": a CompNode session needs the model");
+    comp_ = std::make_unique<CompNode>(*model, plan_, self.index, id);
+  } else {
+    attn_ = std::make_unique<AttnNode>(cfg_, plan_, self.index, id);
+  }
+  touch();
+  inbox_ = std::make_unique<Inbox>([this](Message& m) { handle(m); });
+}
+
+NodeSession::~NodeSession() { inbox_.reset(); }
+
+bool NodeSession::deliver(Message m) {
+  if (failed_) return false;
+  touch();
+  inbox_->push(std::move(m));
+  return true;
+}
+
+std::string NodeSession::failure() const {
+  std::lock_guard<std::mutex> lock(failure_mu_);
+  return failure_;
+}
+
+void NodeSession::handle(Message& m) {
+  if (failed_) return;
+  try {
+    if (comp_)
+      comp_->handle(m, outbox_);
+    else
+      attn_->handle(m, outbox_);
+  } catch (const std::exception& e) {
+    fail(name_ + " failed on a " + msg_type_name(m.type) + " message from " + m.from.name(plan_.beta()) + ": " +
+         e.what());
+    return;
+  }
+  if (auto f = outbox_.flush()) fail(describe(*f, plan_.beta(), name_));
+  touch();
+}
+
+void NodeSession::fail(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    if (failed_.exchange(true)) return;
+    failure_ = reason;
+  }
+  spdlog::warn("session {:016x}: {}", id_, reason);
+  // Tell the client; its own outbox, since the role's may be mid-flush on
+  // the inbox thread.
+  GrpcOutbox out(channels_, book_);
+  Message e;
+  e.type = MsgType::kError;
+  e.from = self_;
+  e.to = {Role::kClient, 0};
+  e.session = id_;
+  e.text = reason;
+  out.send(std::move(e));
+  if (auto f = out.flush())
+    spdlog::warn("session {:016x}: could not report the failure: {}", id_, describe(*f, plan_.beta(), name_));
+}
+
+}  // namespace cascade
