@@ -15,6 +15,8 @@ void add_plan(CLI::App& app);
 void add_synth(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_audit(CLI::App& app);
+void add_run(CLI::App& app);
+void add_cert(CLI::App& app);
 
 // Options shared by subcommands.
 struct ModelOptions {

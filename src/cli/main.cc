@@ -4,9 +4,25 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "transport/node_daemon.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {
+  // `cascade node ...` is a daemon with its own flags; it must start before
+  // any other thread exists (it waits for SIGTERM with sigwait).
+  if (argc >= 2 && std::string(argv[1]) == "node") {
+    std::vector<std::string> args(argv + 2, argv + argc);
+    if (args.empty() || args[0] == "-h" || args[0] == "--help") {
+      printf("%s", cascade::node_daemon_usage().c_str());
+      return args.empty() ? 1 : 0;
+    }
+    try {
+      return cascade::run_node_daemon(cascade::parse_node_daemon_args(args));
+    } catch (const std::exception& e) {
+      fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
   CLI::App app{"cascade: private LLM inference by token sharding"};
   app.require_subcommand(1);
   cascade::cli::add_generate(app);
@@ -14,6 +30,9 @@ int main(int argc, char** argv) {
   cascade::cli::add_synth(app);
   cascade::cli::add_bench(app);
   cascade::cli::add_audit(app);
+  cascade::cli::add_run(app);
+  cascade::cli::add_cert(app);
+  app.add_subcommand("node", "a CompNode or AttnNode daemon (cascade node --help)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

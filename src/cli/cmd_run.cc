@@ -1,0 +1,118 @@
+// cascade run: generate on a Cascade cluster of real node processes.
+//
+// Without --cluster it is the embedded default: it starts α CompNode and β²
+// AttnNode processes of this same binary on loopback with throwaway
+// certificates, generates, and shuts them down. With --cluster it connects
+// to the nodes a manifest lists (mutual TLS with the manifest's CA).
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "client/generate.h"
+#include "net/manifest.h"
+#include "transport/local_process_cluster.h"
+#include "util/error.h"
+
+namespace cascade::cli {
+
+void print_generation(Backend& backend, const Tokenizer& tok, const std::string& prompt,
+                      const GenerateOptions& opts);
+
+namespace {
+
+std::string self_binary() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  check(n > 0, "cannot find this program's path (/proc/self/exe)");
+  return std::string(buf, n);
+}
+
+}  // namespace
+
+void add_run(CLI::App& app) {
+  struct Args {
+    ModelOptions model;
+    std::string prompt;
+    int n = 64;
+    SamplerConfig sampling;
+    PlanSpec plan;
+    std::string cluster;
+    bool no_stop = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("run", "generate on Cascade nodes: an embedded local cluster, or --cluster");
+  add_model_options(cmd, a->model);
+  cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
+  cmd->add_option("-n,--n-tokens", a->n, "tokens to generate")->capture_default_str();
+  cmd->add_option("-t,--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", a->sampling.top_k, "0 = off")->capture_default_str();
+  cmd->add_option("--top-p", a->sampling.top_p, "1 = off")->capture_default_str();
+  cmd->add_option("-s,--seed", a->sampling.seed, "sampling seed")->capture_default_str();
+  cmd->add_flag("--no-stop", a->no_stop, "do not stop at EOS/BOS");
+  cmd->add_option("--cluster", a->cluster, "manifest (JSON) of remote nodes; its plan is used");
+  add_plan_options(cmd, a->plan);
+  cmd->callback([a] {
+    check(a->n >= 0, "-n must be >= 0");
+    LoadedModel lm = load_with_progress(a->model);
+    Tokenizer tok(std::move(*lm.vocab));
+    GenerateOptions opts{.max_new_tokens = a->n, .sampling = a->sampling, .stop_at_eos = !a->no_stop};
+    if (!a->cluster.empty()) {
+      ClusterManifest man = load_manifest(a->cluster);
+      Plan plan = Plan::make(man.plan, lm.model.cfg);
+      fprintf(stderr, "connecting to %d nodes of %s ...\n", plan.alpha() + plan.n_attn(), a->cluster.c_str());
+      auto cluster = RemoteCluster::from_manifest(lm.model, man);
+      print_generation(*cluster, tok, a->prompt, opts);
+      return;
+    }
+    Plan plan = Plan::make(a->plan, lm.model.cfg);
+    const int n_nodes = plan.alpha() + plan.n_attn();
+    fprintf(stderr, "starting an embedded cluster: %d CompNodes + %d AttnNodes on loopback, mutual TLS "
+                    "(plan c=%d delta=%d F=%d, client keeps positions [0,%d)) ...\n",
+            plan.alpha(), plan.n_attn(), a->plan.c, a->plan.delta, a->plan.front_layers, plan.head());
+    auto t0 = std::chrono::steady_clock::now();
+    LocalProcessCluster nodes({.node_binary = self_binary(),
+                               .model_path = a->model.model,
+                               .n_comp = plan.alpha(),
+                               .n_attn = plan.n_attn()});
+    fprintf(stderr, "%d nodes up in %.2f s\n", n_nodes,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    auto cluster = nodes.connect(lm.model, plan);
+    print_generation(*cluster, tok, a->prompt, opts);
+  });
+}
+
+void add_cert(CLI::App& app) {
+  struct Args {
+    std::string dir = "certs";
+    std::vector<std::string> names;
+    std::vector<std::string> hosts;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "cert", "make a CA (once) and certificates signed by it, for a test or small deployment");
+  cmd->add_option("--dir", a->dir, "folder for ca.pem/ca.key and NAME.pem/NAME.key")->capture_default_str();
+  cmd->add_option("names", a->names, "certificates to make, e.g. client comp0 attn0")->required();
+  cmd->add_option("--host", a->hosts, "extra subjectAltNames (IP or DNS) for every certificate made now");
+  cmd->callback([a] {
+    std::filesystem::create_directories(a->dir);
+    const std::string ca_pem = a->dir + "/ca.pem", ca_key = a->dir + "/ca.key";
+    CertAndKey ca;
+    if (std::filesystem::exists(ca_pem) && std::filesystem::exists(ca_key)) {
+      ca = {read_file(ca_pem, "CA certificate"), read_file(ca_key, "CA key")};
+    } else {
+      ca = make_ca("cascade-ca");
+      write_cert_and_key(ca, a->dir, "ca");
+      fprintf(stderr, "wrote %s and %s (keep the key private)\n", ca_pem.c_str(), ca_key.c_str());
+    }
+    for (const std::string& name : a->names) {
+      PemPaths p = write_cert_and_key(make_leaf(ca, name, a->hosts), a->dir, name);
+      fprintf(stderr, "wrote %s and %s\n", p.cert.c_str(), p.key.c_str());
+    }
+  });
+}
+
+}  // namespace cascade::cli
