@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "kernels/kernels.h"
+#include "util/atomic_file.h"
 #include "model/loader.h"
 #include "net/certs.h"
 #include "net/manifest.h"

@@ -18,3 +18,11 @@ if(TARGET net_test)
 endif()
 cascade_test(plan_test cascade_plan)
 cascade_test(llama2c_test cascade_model)
+# Several hosts made of network namespaces, a delay proxy on every link: output equals the
+# plaintext model's, decode ms/token vs (L-F+1)·RTT. Needs root and `ip netns`; skips (77) otherwise.
+if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_SOURCE_DIR}/tools/delay_proxy.cc)
+  add_test(NAME netns_multi_host
+           COMMAND ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh $<TARGET_FILE:cascade> $<TARGET_FILE:delay_proxy>
+                   ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin ${CMAKE_BINARY_DIR}/netns_latency.json)
+  set_tests_properties(netns_multi_host PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 RUN_SERIAL TRUE)
+endif()

@@ -84,6 +84,75 @@ inline void dot4(float* y, const float* W, const float* x, int in) {
 #endif
 }
 
+// row[s] = -inf where k_pos[s] > qp (a future key); returns the row's max.
+inline float mask_future_and_max(float* row, const int32_t* k_pos, int32_t qp, int n) {
+  int s = 0;
+  float mx = kNegInf;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256i vq = _mm256_set1_epi32(qp);
+  const __m256 ninf = _mm256_set1_ps(kNegInf);
+  __m256 vmax = ninf;
+  for (; s + 8 <= n; s += 8) {
+    __m256i kp = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k_pos + s));
+    __m256 future = _mm256_castsi256_ps(_mm256_cmpgt_epi32(kp, vq));
+    __m256 x = _mm256_blendv_ps(_mm256_loadu_ps(row + s), ninf, future);
+    _mm256_storeu_ps(row + s, x);
+    vmax = _mm256_max_ps(vmax, x);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vmax);
+  for (float l : lanes) mx = std::max(mx, l);
+#endif
+  for (; s < n; ++s) {
+    if (k_pos[s] > qp) row[s] = kNegInf;
+    mx = std::max(mx, row[s]);
+  }
+  return mx;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// e^x for 8 floats (Cephes' expf polynomial; relative error ~2e-7);
+// x below -87.3 (masked scores: -inf) gives exactly 0.
+inline __m256 exp8(__m256 x) {
+  const __m256 zero_below = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 g = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  g = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), g);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, g, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, g, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, g, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, g, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, g, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(g, g), _mm256_add_ps(g, _mm256_set1_ps(1.0f)));
+  __m256i n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(n)), zero_below);
+}
+#endif
+
+// row[s] = e^(row[s] − mx); returns Σ row[s].
+inline float exp_shift_sum(float* row, float mx, int n) {
+  int s = 0;
+  float sum = 0.0f;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256 vm = _mm256_set1_ps(mx);
+  __m256 acc = _mm256_setzero_ps();
+  for (; s + 8 <= n; s += 8) {
+    __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + s), vm));
+    _mm256_storeu_ps(row + s, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  sum = hsum(acc);
+#endif
+  for (; s < n; ++s) {
+    row[s] = std::exp(row[s] - mx);
+    sum += row[s];
+  }
+  return sum;
+}
+
 void gemv(float* y, const float* x, const float* W, int in, int out) {
   const int blocks = out / 4;
   // Waking the second thread costs microseconds: only worth it for big W.
@@ -218,42 +287,43 @@ void attention_partial_gemm(float* out, float* lse, const float* q, const int32_
   const int q_stride = n_heads * head_dim, kv_stride = n_kv_heads * head_dim;
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt((float)head_dim);
-  constexpr int kChunk = 256;  // queries per pass: bounds the score buffer
-  std::vector<float> S((size_t)std::min(nq, kChunk) * nk);
-  for (int t0 = 0; t0 < nq; t0 += kChunk) {
-    const int m = std::min(kChunk, nq - t0);
-    for (int h = 0; h < n_heads; ++h) {
+  constexpr int kChunk = 128;  // queries per task: bounds the score buffer
+  const int chunks = (nq + kChunk - 1) / kChunk;
+  const int64_t tasks = (int64_t)chunks * n_heads;
+  // One task = one head over one chunk of queries. Threads split the tasks;
+  // OpenBLAS runs single-threaded inside a parallel region, so the small
+  // GEMMs cost no thread synchronisation.
+#pragma omp parallel if ((int64_t)nq * nk * n_heads * head_dim >= (1 << 18))
+  {
+    std::vector<float> S((size_t)std::min(nq, kChunk) * nk), inv_sum(kChunk);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int t0 = (int)(task / n_heads) * kChunk, h = (int)(task % n_heads);
+      const int m = std::min(kChunk, nq - t0);
       const int g = h / group;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, head_dim, scale,
                   q + (size_t)t0 * q_stride + (size_t)h * head_dim, q_stride, k + (size_t)g * head_dim,
                   kv_stride, 0.0f, S.data(), nk);
-#pragma omp parallel for schedule(static) if ((int64_t)m * nk >= (1 << 14))
       for (int i = 0; i < m; ++i) {
         float* row = S.data() + (size_t)i * nk;
-        const int32_t qp = q_pos[t0 + i];
-        float mx = kNegInf;
-        for (int s = 0; s < nk; ++s) {
-          if (k_pos[s] > qp) row[s] = kNegInf;
-          mx = std::max(mx, row[s]);
-        }
+        const float mx = mask_future_and_max(row, k_pos, q_pos[t0 + i], nk);
         float* l = lse + (size_t)(t0 + i) * n_heads + h;
         if (mx == kNegInf) {  // no visible key: contributes nothing to the merge
           std::fill(row, row + nk, 0.0f);
           *l = kNegInf;
+          inv_sum[i] = 0.0f;
           continue;
         }
-        float sum = 0.0f;
-        for (int s = 0; s < nk; ++s) {
-          row[s] = std::exp(row[s] - mx);
-          sum += row[s];
-        }
-        const float inv = 1.0f / sum;
-        for (int s = 0; s < nk; ++s) row[s] *= inv;
+        const float sum = exp_shift_sum(row, mx, nk);
+        inv_sum[i] = 1.0f / sum;
         *l = mx + std::log(sum);
       }
+      // O = P·V with unnormalised P, then each row scaled by 1/Σ.
+      float* o = out + (size_t)t0 * q_stride + (size_t)h * head_dim;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, head_dim, nk, 1.0f, S.data(), nk,
-                  v + (size_t)g * head_dim, kv_stride, 0.0f, out + (size_t)t0 * q_stride + (size_t)h * head_dim,
-                  q_stride);
+                  v + (size_t)g * head_dim, kv_stride, 0.0f, o, q_stride);
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < head_dim; ++j) o[(size_t)i * q_stride + j] *= inv_sum[i];
     }
   }
 }

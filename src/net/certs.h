@@ -26,9 +26,6 @@ CertAndKey make_ca(const std::string& common_name, int valid_days = 365);
 CertAndKey make_leaf(const CertAndKey& ca, const std::string& common_name,
                      const std::vector<std::string>& names = {}, int valid_days = 365);
 
-// Writes `data` to `path` atomically (temp file in the same directory,
-// fsync, rename), with permissions `mode` (0600 for keys). Throws Error.
-void write_file_atomic(const std::string& path, const std::string& data, unsigned mode = 0644);
 
 struct PemPaths {
   std::string cert, key;

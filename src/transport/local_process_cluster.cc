@@ -1,4 +1,5 @@
 #include "transport/local_process_cluster.h"
+#include "util/atomic_file.h"
 
 #include <fcntl.h>
 #include <signal.h>

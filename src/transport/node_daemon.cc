@@ -1,4 +1,5 @@
 #include "transport/node_daemon.h"
+#include "util/atomic_file.h"
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
