@@ -20,7 +20,8 @@ cascade_test(plan_test cascade_plan)
 cascade_test(llama2c_test cascade_model)
 # Several hosts made of network namespaces, a delay proxy on every link: output equals the
 # plaintext model's, decode ms/token vs (L-F+1)·RTT. Needs root and `ip netns`; skips (77) otherwise.
-if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_SOURCE_DIR}/tools/delay_proxy.cc)
+if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_SOURCE_DIR}/tools/tools.cmake)
+  include(${CMAKE_SOURCE_DIR}/tools/tools.cmake)  # the delay_proxy target (include-guarded)
   add_test(NAME netns_multi_host
            COMMAND ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh $<TARGET_FILE:cascade> $<TARGET_FILE:delay_proxy>
                    ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin ${CMAKE_BINARY_DIR}/netns_latency.json)

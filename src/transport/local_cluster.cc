@@ -1,5 +1,7 @@
 #include "transport/local_cluster.h"
 
+#include <map>
+
 #include "util/error.h"
 
 namespace cascade {
@@ -10,16 +12,52 @@ LocalCluster::LocalCluster(const Model& model, const Plan& plan) : plan_(plan), 
     attns_.push_back(std::make_unique<AttnNode>(model.cfg, plan, i));
 }
 
+void LocalCluster::deliver(const Message& m, Outbox& out) {
+  switch (m.to.role) {
+    case Role::kClient: client_.handle(m, out); break;
+    case Role::kComp: comps_.at(m.to.index)->handle(m, out); break;
+    case Role::kAttn: attns_.at(m.to.index)->handle(m, out); break;
+  }
+}
+
 void LocalCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector<float>& logits) {
-  client_.begin_step(tokens, n, all_rows, *this);
-  while (!queue_.empty()) {
-    Message m = std::move(queue_.front());
-    queue_.pop_front();
-    switch (m.to.role) {
-      case Role::kClient: client_.handle(m, *this); break;
-      case Role::kComp: comps_.at(m.to.index)->handle(m, *this); break;
-      case Role::kAttn: attns_.at(m.to.index)->handle(m, *this); break;
+  Queue first;
+  client_.begin_step(tokens, n, all_rows, first);
+  std::vector<Message> wave = std::move(first.msgs);
+  while (!wave.empty()) {
+    // Group the wave by destination, keeping each role's messages in order.
+    std::map<NodeId, std::vector<Message*>> by_role;
+    for (Message& m : wave) by_role[m.to].push_back(&m);
+    std::vector<std::vector<Message*>*> groups;
+    int heavy = 0;
+    for (auto& [id, msgs] : by_role) {
+      groups.push_back(&msgs);
+      size_t rows = 0;
+      for (Message* m : msgs) rows += m->pos.size() + m->kv_pos.size();
+      heavy += rows >= 16;
     }
+    std::vector<Queue> out(groups.size());
+    std::vector<std::string> errors(groups.size());
+    auto run_group = [&](size_t g) {
+      try {
+        for (Message* m : *groups[g]) deliver(*m, out[g]);
+      } catch (const std::exception& e) {
+        errors[g] = e.what();
+      }
+    };
+    if (heavy >= 2) {
+      // Roles with real work run side by side, one core each: nested kernels
+      // and OpenBLAS run single-threaded inside the parallel region.
+#pragma omp parallel for schedule(dynamic, 1)
+      for (size_t g = 0; g < groups.size(); ++g) run_group(g);
+    } else {
+      for (size_t g = 0; g < groups.size(); ++g) run_group(g);
+    }
+    for (const std::string& e : errors)
+      if (!e.empty()) throw Error(e);
+    wave.clear();
+    for (Queue& q : out)
+      for (Message& m : q.msgs) wave.push_back(std::move(m));
   }
   check(client_.step_done(), "local cluster stalled: the step did not complete (a protocol bug)");
   logits = client_.logits();

@@ -1,11 +1,14 @@
-// LocalCluster — every Cascade role in one process, joined by a FIFO bus.
+// LocalCluster — every Cascade role in one process, joined by an in-memory bus.
 //
 // The roles are the same objects the node daemons run; only the delivery of
-// messages differs (a queue here, gRPC there). Messages are delivered one at
-// a time in send order, so a run is deterministic.
+// messages differs (queues here, gRPC there). Delivery goes in waves: every
+// message queued so far is handed to its role, each role taking its messages
+// in send order. When several roles have real work in a wave (prefill),
+// they run concurrently on the cores, one thread each, as separate machines
+// would; otherwise (decode) one role at a time uses every core. Messages a
+// wave produces are queued in a fixed order, so runs are deterministic.
 #pragma once
 
-#include <deque>
 #include <memory>
 #include <vector>
 
@@ -16,7 +19,7 @@
 
 namespace cascade {
 
-class LocalCluster : public Backend, private Outbox {
+class LocalCluster : public Backend {
  public:
   LocalCluster(const Model& model, const Plan& plan);
 
@@ -29,13 +32,16 @@ class LocalCluster : public Backend, private Outbox {
   const Plan& plan() const { return plan_; }
 
  private:
-  void send(Message m) override { queue_.push_back(std::move(m)); }
+  struct Queue : Outbox {
+    std::vector<Message> msgs;
+    void send(Message m) override { msgs.push_back(std::move(m)); }
+  };
+  void deliver(const Message& m, Outbox& out);
 
   const Plan& plan_;
   Client client_;
   std::vector<std::unique_ptr<CompNode>> comps_;
   std::vector<std::unique_ptr<AttnNode>> attns_;
-  std::deque<Message> queue_;
 };
 
 }  // namespace cascade
