@@ -16,6 +16,9 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +26,7 @@
 #include "client/backend.h"
 #include "model/synth.h"
 #include "transport/local_cluster.h"
+#include "transport/local_process_cluster.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -269,6 +273,86 @@ void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_de
                         {"formula_in_bytes", formula_in + extra * 4.0 * (c.dim + c.n_heads)}});
 }
 
+// Bytes sent over the loopback interface so far (every packet: TCP/IP, TLS,
+// HTTP/2 and protobuf framing included).
+int64_t loopback_tx_bytes() {
+  std::ifstream f("/proc/net/dev");
+  std::string line;
+  while (std::getline(f, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos || line.substr(0, colon).find("lo") == std::string::npos) continue;
+    std::istringstream in(line.substr(colon + 1));
+    int64_t v[9] = {0};
+    for (auto& x : v) in >> x;
+    return v[8];  // transmit bytes
+  }
+  return -1;
+}
+
+void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_decode, const std::string& json_out) {
+  ModelOptions o = mo;
+  if (o.model.empty()) o.model = default_model();
+  LoadedModel lm = load_with_progress(o, false);
+  const auto& c = lm.model.cfg;
+  Plan plan = Plan::make(spec, c);
+  char self[4096];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  check(len > 0, "cannot find this program's path");
+  fprintf(stderr, "starting %d node processes on loopback (mutual TLS) ...\n", plan.alpha() + plan.n_attn());
+  LocalProcessCluster nodes({.node_binary = std::string(self, len),
+                             .model_path = o.model,
+                             .n_comp = plan.alpha(),
+                             .n_attn = plan.n_attn()});
+  auto prompt = bench_prompt(n_prompt, c.vocab_size);
+  fprintf(stderr, "timing plaintext and remote cascade: prefill %d + decode %d ...\n", n_prompt, n_decode);
+  Timing tp = time_backend([&] { return std::make_unique<PlainBackend>(lm.model); }, prompt, n_decode, 2);
+  Timing tr = time_backend([&] { return nodes.connect(lm.model, plan); }, prompt, n_decode, 2);
+
+  // Loopback bytes per decode step, all parties together, against the
+  // protocol's floats for one token: per block β(d + 2·d_kv) out of the
+  // CompNode and β(d + H) back (+ one more shard when the client keeps a
+  // head), plus the client's h^F row in and the final row out.
+  auto session = nodes.connect(lm.model, plan);
+  std::vector<float> logits;
+  session->step(prompt.data(), n_prompt, false, logits);
+  const int reps = 16;
+  const int64_t before = loopback_tx_bytes();
+  int32_t tok = 5;
+  for (int i = 0; i < reps; ++i) session->step(&tok, 1, false, logits);
+  const int64_t after = loopback_tx_bytes();
+  const int blocks = c.n_layers - plan.front_layers();
+  const double beta = plan.beta(), head = plan.head() > 0 ? 1 : 0;
+  const double formula = 4.0 * (blocks * ((beta + head) * (c.dim + c.n_heads) + beta * (c.dim + 2.0 * c.kv_dim()) +
+                                          head * c.dim) +
+                                2.0 * c.dim);
+  const double wire = (after - before) / (double)reps;
+
+  printf("model: %.1fM params; plan alpha=%d beta=%d (%d node processes) c=%d delta=%d F=%d\n",
+         lm.model.n_params() / 1e6, plan.alpha(), plan.beta(), plan.alpha() + plan.n_attn(), spec.c, spec.delta,
+         spec.front_layers);
+  printf("prefill %d: plaintext %.3f s, remote cascade %.3f s, ratio %.2fx\n", n_prompt, tp.prefill_s,
+         tr.prefill_s, tr.prefill_s / tp.prefill_s);
+  printf("decode %d: plaintext %.3f s, remote cascade %.3f s, ratio %.2fx\n", n_decode, tp.decode_s, tr.decode_s,
+         tr.decode_s / tp.decode_s);
+  printf("bytes on the wire per generated token (loopback, all links): %.0f; protocol floats %.0f B -> "
+         "ratio %.3f (TCP/IP, TLS, HTTP/2, protobuf and acks included)\n",
+         wire, formula, wire / formula);
+  write_json(json_out, {{"model", o.model},
+                        {"alpha", plan.alpha()},
+                        {"beta", plan.beta()},
+                        {"node_processes", plan.alpha() + plan.n_attn()},
+                        {"prefill_tokens", n_prompt},
+                        {"plain_prefill_s", tp.prefill_s},
+                        {"remote_prefill_s", tr.prefill_s},
+                        {"prefill_ratio", tr.prefill_s / tp.prefill_s},
+                        {"decode_tokens", n_decode},
+                        {"plain_decode_s", tp.decode_s},
+                        {"remote_decode_s", tr.decode_s},
+                        {"decode_ratio", tr.decode_s / tp.decode_s},
+                        {"wire_bytes_per_token", wire},
+                        {"formula_bytes_per_token", formula}});
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
@@ -281,21 +365,24 @@ void add_bench(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "benchmarks (not tests): engine speed, cascade overhead");
   cmd->require_subcommand(1);
-  for (const char* name : {"engine", "cascade"}) {
+  for (const char* name : {"engine", "cascade", "remote"}) {
     CLI::App* sub = cmd->add_subcommand(name, name == std::string("engine")
                                                   ? "plaintext prefill/decode speed vs machine peaks"
                                                   : "in-process cascade vs plaintext, and traffic");
     sub->add_option("-m,--model", a->model.model, "model (default: synthesized llama-100m)");
+    if (name == std::string("remote")) sub->description("node processes over gRPC + mutual TLS on loopback vs plaintext");
     sub->add_option("--prompt", a->prompt, "prefill tokens")->capture_default_str();
     sub->add_option("--decode", a->decode, "decode steps")->capture_default_str();
     sub->add_option("--json", a->json, "write results as JSON here");
-    if (name == std::string("cascade")) add_plan_options(sub, a->plan);
+    if (name != std::string("engine")) add_plan_options(sub, a->plan);
     std::string n = name;
     sub->callback([a, n] {
       if (n == "engine")
         bench_engine(a->model, a->prompt, a->decode, a->json);
-      else
+      else if (n == "cascade")
         bench_cascade(a->model, a->plan, a->prompt, a->decode, a->json);
+      else
+        bench_remote(a->model, a->plan, a->prompt, a->decode, a->json);
     });
   }
 }
