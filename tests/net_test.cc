@@ -356,6 +356,40 @@ TEST_F(Net, OutOfPlanRowIsRefusedAndNamed) {
   compare(*bystander, 20, 8, 9);
 }
 
+// A certificate from the cluster's own CA speaks only for the party it names:
+// comp1's key cannot send as the client (or as comp0).
+TEST_F(Net, CertificateMustNameTheSender) {
+  const Model& m = stories();
+  const Plan p = plan(2, 2, 0, 2, 1, -1);
+  auto victim = cluster_->connect(m, p, quick());
+  std::vector<float> logits;
+  auto prompt = random_prompt(20, m.cfg.vocab_size, 11);
+  victim->step(prompt.data(), (int)prompt.size(), false, logits);
+  const TlsIdentity comp1 = load_tls_identity(cluster_->dir() + "/ca.pem", cluster_->dir() + "/comp1.pem",
+                                              cluster_->dir() + "/comp1.key");
+  Message fake;
+  fake.type = MsgType::kStepBegin;
+  fake.from = {Role::kClient, 0};
+  fake.to = {Role::kAttn, 0};
+  fake.session = victim->session();
+  fake.step = 1;
+  fake.pos_begin = 20;
+  fake.pos_end = 21;
+  wire::Envelope env;
+  to_wire(fake, &env);
+  grpc::Status st = deliver(victim->book().at(fake.to), env, comp1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_NE(st.error_message().find("must be named 'client'"), std::string::npos) << st.error_message();
+  // The session is untouched: generation goes on correctly.
+  int32_t tok = argmax(logits.data(), m.cfg.vocab_size);
+  victim->step(&tok, 1, false, logits);
+  PlainBackend plain(m);
+  std::vector<float> lp;
+  plain.step(prompt.data(), (int)prompt.size(), false, lp);
+  plain.step(&tok, 1, false, lp);
+  EXPECT_LE(max_diff(lp, logits), 1e-4f);
+}
+
 TEST_F(Net, MalformedPayloadIsRefused) {
   const Model& m = stories();
   const Plan p = plan(1, 1, 0, 0, 1, 0);

@@ -40,4 +40,29 @@ std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const TlsIdentity&
   return grpc::SslCredentials(opts);
 }
 
+std::string identity_name(const NodeId& id) {
+  switch (id.role) {
+    case Role::kClient: return "client";
+    case Role::kComp: return "comp" + std::to_string(id.index);
+    case Role::kAttn: return "attn" + std::to_string(id.index);
+  }
+  return "?";
+}
+
+std::string peer_common_name(const grpc::ServerContext& ctx) {
+  auto auth = ctx.auth_context();
+  if (!auth) return "";
+  auto names = auth->FindPropertyValues("x509_common_name");
+  return names.empty() ? "" : std::string(names.front().data(), names.front().size());
+}
+
+grpc::Status check_peer_is(const grpc::ServerContext& ctx, const NodeId& claimed, int beta,
+                           const std::string& receiver) {
+  const std::string cn = peer_common_name(ctx), want = identity_name(claimed);
+  if (cn == want) return grpc::Status::OK;
+  return {grpc::StatusCode::PERMISSION_DENIED,
+          receiver + ": a message claiming to be from " + claimed.name(beta) + " came over TLS as '" + cn +
+              "'; its certificate must be named '" + want + "'"};
+}
+
 }  // namespace cascade

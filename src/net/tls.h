@@ -10,6 +10,9 @@
 
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_context.h>
+
+#include "plan/plan.h"
 
 namespace cascade {
 
@@ -25,5 +28,18 @@ TlsIdentity load_tls_identity(const std::string& ca_path, const std::string& cer
 
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsIdentity& id);
 std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const TlsIdentity& id);
+
+// The common name a party's certificate must carry: "client", "comp<r>",
+// "attn<i>" (i = a·β + b), as `cascade cert` and the embedded launcher name
+// them. A receiver checks it against the sender a message claims, so a
+// certificate from the cluster's CA cannot speak for another party.
+std::string identity_name(const NodeId& id);
+
+// The verified common name of the TLS peer of an incoming call ("" if none).
+std::string peer_common_name(const grpc::ServerContext& ctx);
+
+// OK, or PERMISSION_DENIED naming both, when the peer is not `claimed`.
+grpc::Status check_peer_is(const grpc::ServerContext& ctx, const NodeId& claimed, int beta,
+                           const std::string& receiver);
 
 }  // namespace cascade

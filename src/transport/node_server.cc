@@ -13,7 +13,7 @@ class NodeServer::Service final : public wire::Node::Service {
  public:
   explicit Service(NodeServer& s) : s_(s) {}
 
-  grpc::Status Deliver(grpc::ServerContext*, const wire::Envelope* env, wire::Ack*) override {
+  grpc::Status Deliver(grpc::ServerContext* ctx, const wire::Envelope* env, wire::Ack*) override {
     auto session = s_.find(env->session());
     if (!session)
       return {grpc::StatusCode::NOT_FOUND,
@@ -34,14 +34,16 @@ class NodeServer::Service final : public wire::Node::Service {
                                                       m.to.name(session->beta()) + ", not to this node"};
     if (!session->book().count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, session->name() + ": sender is not a party of the session"};
+    if (auto st = check_peer_is(*ctx, m.from, session->beta(), session->name()); !st.ok()) return st;
     if (!session->deliver(std::move(m)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     return grpc::Status::OK;
   }
 
-  grpc::Status OpenSession(grpc::ServerContext*, const wire::SessionSetup* req, wire::Ack*) override {
+  grpc::Status OpenSession(grpc::ServerContext* ctx, const wire::SessionSetup* req, wire::Ack*) override {
     const uint64_t id = req->session();
     std::string who = self_name();
+    if (auto st = check_peer_is(*ctx, {Role::kClient, 0}, 1, who); !st.ok()) return st;
     try {
       const NodeId self = from_wire(req->self());
       const PlanSpec spec = from_wire(req->plan());

@@ -50,7 +50,7 @@ class RemoteCluster::Service final : public wire::Node::Service {
  public:
   explicit Service(RemoteCluster& c) : c_(c) {}
 
-  grpc::Status Deliver(grpc::ServerContext*, const wire::Envelope* env, wire::Ack*) override {
+  grpc::Status Deliver(grpc::ServerContext* ctx, const wire::Envelope* env, wire::Ack*) override {
     if (env->session() != c_.session_)
       return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(env->session())};
     Message m;
@@ -62,6 +62,7 @@ class RemoteCluster::Service final : public wire::Node::Service {
     }
     if (m.to.role != Role::kClient || !c_.book_.count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, "client: message from or to a party outside the session"};
+    if (auto st = check_peer_is(*ctx, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
     c_.inbox_->push(std::move(m));
     return grpc::Status::OK;
   }
