@@ -9,7 +9,7 @@
 
 #include "attacks/audit.h"
 #include "attacks/candidate_rows.h"
-#include "attacks/coalition.h"
+#include "plan/coalition.h"
 #include "attacks/context_free.h"
 #include "attacks/gap_attack.h"
 #include "attacks/hidden_states.h"

@@ -15,6 +15,7 @@
 #include "model/loader.h"
 #include "model/synth.h"
 #include "plan/plan.h"
+#include "tests/backend_compare.h"
 #include "tests/test_util.h"
 #include "transport/local_cluster.h"
 
@@ -42,20 +43,7 @@ const Model& tiny_gpt2() {
   return lm.model;
 }
 
-std::vector<int32_t> random_prompt(int n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> p(n);
-  for (auto& t : p) t = 3 + (int)(rng() % (vocab - 3));
-  p[0] = 1;  // BOS: the public prefix
-  return p;
-}
-
-float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
+using testing::random_prompt;
 
 // Runs prompt + `gen` greedy steps on both backends; checks logits, tokens,
 // and that every node received exactly its planned view of the positions used.
@@ -67,23 +55,9 @@ void compare(const Model& m, const PlanCase& pc, int n_prompt, int gen) {
                " c=" + std::to_string(pc.c) + " delta=" + std::to_string(pc.delta) +
                " F=" + std::to_string(pc.F) + " head=" + std::to_string(plan.head()) +
                " prompt=" + std::to_string(n_prompt));
-  PlainBackend plain(m);
   LocalCluster cluster(m, plan);
-  auto prompt = random_prompt(n_prompt, m.cfg.vocab_size, 1234 + n_prompt);
-  std::vector<float> lp, lc;
-  plain.step(prompt.data(), n_prompt, true, lp);
-  cluster.step(prompt.data(), n_prompt, true, lc);
-  ASSERT_LE(max_diff(lp, lc), 1e-4f) << "prefill logits";
-  const int V = m.cfg.vocab_size;
-  int32_t tok = argmax(lp.data() + (size_t)(n_prompt - 1) * V, V);
-  for (int i = 0; i < gen; ++i) {
-    plain.step(&tok, 1, false, lp);
-    cluster.step(&tok, 1, false, lc);
-    ASSERT_LE(max_diff(lp, lc), 1e-4f) << "decode step " << i;
-    const int32_t tp = argmax(lp.data(), V), tc = argmax(lc.data(), V);
-    ASSERT_EQ(tp, tc) << "greedy token differs at step " << i;
-    tok = tp;
-  }
+  testing::expect_matches_plain(m, cluster, random_prompt(n_prompt, m.cfg.vocab_size, 1234 + n_prompt), gen);
+  if (::testing::Test::HasFatalFailure()) return;
   // Views: what each node received is exactly its planned view, restricted
   // to the positions that exist.
   const int n_total = n_prompt + gen;

@@ -23,6 +23,7 @@
 #include "net/certs.h"
 #include "net/manifest.h"
 #include "net/wire.h"
+#include "tests/backend_compare.h"
 #include "tests/test_util.h"
 #include "transport/local_process_cluster.h"
 #include "transport/node_server.h"
@@ -43,40 +44,13 @@ const Model& stories() {
   return lm.model;
 }
 
-std::vector<int32_t> random_prompt(int n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> p(n);
-  for (auto& t : p) t = 3 + (int)(rng() % (vocab - 3));
-  p[0] = 1;
-  return p;
-}
-
-float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
+using testing::random_prompt;
+float max_diff(const std::vector<float>& a, const std::vector<float>& b) { return testing::max_abs_diff(a, b); }
 
 // Prefill (all rows) then `gen` greedy steps on both backends.
 void compare(Backend& remote, int n_prompt, int gen, uint32_t seed) {
   const Model& m = stories();
-  PlainBackend plain(m);
-  auto prompt = random_prompt(n_prompt, m.cfg.vocab_size, seed);
-  std::vector<float> lp, lr;
-  plain.step(prompt.data(), n_prompt, true, lp);
-  remote.step(prompt.data(), n_prompt, true, lr);
-  ASSERT_LE(max_diff(lp, lr), 1e-4f) << "prefill logits";
-  const int V = m.cfg.vocab_size;
-  int32_t tok = argmax(lp.data() + (size_t)(n_prompt - 1) * V, V);
-  for (int i = 0; i < gen; ++i) {
-    plain.step(&tok, 1, false, lp);
-    remote.step(&tok, 1, false, lr);
-    ASSERT_LE(max_diff(lp, lr), 1e-4f) << "decode step " << i;
-    const int32_t tp = argmax(lp.data(), V), tr = argmax(lr.data(), V);
-    ASSERT_EQ(tp, tr) << "greedy token differs at step " << i;
-    tok = tp;
-  }
+  testing::expect_matches_plain(m, remote, random_prompt(n_prompt, m.cfg.vocab_size, seed), gen);
 }
 
 // Deadlines short enough that a failure test can never hang for long.

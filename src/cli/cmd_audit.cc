@@ -14,6 +14,7 @@
 #include "attacks/audit.h"
 #include "attacks/prompt_sets.h"
 #include "cli/commands.h"
+#include "plan/coalition.h"
 #include "tokenizer/tokenizer.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -111,16 +112,15 @@ void add_audit(CLI::App& app) {
     }
     for (int k = 2; k <= a->coalition; ++k) {
       Plan::Coalition c = plan.worst_coalition(k);
-      std::vector<int> u;
+      std::vector<int> members;
       std::string name;
       for (const NodeId& n : c.members) {
-        auto v = plan.view(n);
-        u.insert(u.end(), v.begin(), v.end());
+        members.push_back(n.role == Role::kComp ? n.index : plan.alpha() + n.index);  // index in plan.nodes()
         name += (name.empty() ? "" : "+") + n.name(plan.beta());
       }
-      std::sort(u.begin(), u.end());
-      u.erase(std::unique(u.begin(), u.end()), u.end());
-      cfg.party_positions.push_back(u);
+      cfg.party_positions.push_back(union_positions(
+          std::vector<std::vector<int>>(cfg.party_positions.begin(), cfg.party_positions.begin() + plan.nodes().size()),
+          members));
       cfg.party_names.push_back(name);
     }
     int last_pct = -1;

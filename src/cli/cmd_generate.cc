@@ -14,12 +14,9 @@ namespace {
 
 struct GenerateArgs {
   ModelOptions model;
-  std::string prompt;
-  int n = 64;
-  SamplerConfig sampling;
+  GenerationArgs gen;
   std::string cascade;  // "ALPHA,BETA,C,DELTA"
   PlanSpec plan;
-  bool no_stop = false;
 };
 
 PlanSpec parse_cascade_flag(const std::string& s, PlanSpec spec) {
@@ -45,45 +42,21 @@ PlanSpec parse_cascade_flag(const std::string& s, PlanSpec spec) {
 
 }  // namespace
 
-// Shared by `generate` and `run`: prints the stream and the speed summary.
-void print_generation(Backend& backend, const Tokenizer& tok, const std::string& prompt,
-                      const GenerateOptions& opts) {
-  fwrite(prompt.data(), 1, prompt.size(), stdout);  // echo the prompt, as llama.cpp and run.c do
-  GenerateResult r = generate(backend, tok, prompt, opts, [](const std::string& piece) {
-    fwrite(piece.data(), 1, piece.size(), stdout);
-    fflush(stdout);
-  });
-  printf("\n");
-  const int np = (int)r.prompt_ids.size(), nd = (int)r.new_ids.size();
-  fprintf(stderr, "prefill: %d tokens in %.3f s (%.1f tokens/s)\n", np, r.prefill_seconds,
-          np / std::max(r.prefill_seconds, 1e-9));
-  if (nd > 1)
-    fprintf(stderr, "decode: %d tokens in %.3f s (%.1f tokens/s)\n", nd - 1, r.decode_seconds,
-            (nd - 1) / std::max(r.decode_seconds, 1e-9));
-}
-
 void add_generate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "generate text (plaintext, or --cascade in-process)");
   add_model_options(cmd, args->model);
-  cmd->add_option("-p,--prompt", args->prompt, "prompt text")->capture_default_str();
-  cmd->add_option("-n,--n-tokens", args->n, "tokens to generate")->capture_default_str();
-  cmd->add_option("-t,--temperature", args->sampling.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", args->sampling.top_k, "0 = off")->capture_default_str();
-  cmd->add_option("--top-p", args->sampling.top_p, "1 = off")->capture_default_str();
-  cmd->add_option("-s,--seed", args->sampling.seed, "sampling seed")->capture_default_str();
-  cmd->add_flag("--no-stop", args->no_stop, "do not stop at EOS/BOS");
+  add_generation_options(cmd, args->gen);
   cmd->add_option("--cascade", args->cascade,
                   "run Cascade's roles in this process: ALPHA,BETA[,C,DELTA]");
   add_plan_options(cmd, args->plan);
   cmd->callback([args] {
     LoadedModel lm = load_with_progress(args->model);
     Tokenizer tok(std::move(*lm.vocab));
-    GenerateOptions opts{.max_new_tokens = args->n, .sampling = args->sampling, .stop_at_eos = !args->no_stop};
-    check(args->n >= 0, "-n must be >= 0");
+    args->gen.options();  // validate before any work
     if (args->cascade.empty()) {
       PlainBackend backend(lm.model);
-      print_generation(backend, tok, args->prompt, opts);
+      print_generation(backend, tok, args->gen);
       return;
     }
     PlanSpec spec = parse_cascade_flag(args->cascade, args->plan);
@@ -92,7 +65,7 @@ void add_generate(CLI::App& app) {
             plan.alpha(), plan.beta(), plan.alpha() + plan.n_attn(), spec.c, spec.delta,
             spec.front_layers, plan.head());
     LocalCluster cluster(lm.model, plan);
-    print_generation(cluster, tok, args->prompt, opts);
+    print_generation(cluster, tok, args->gen);
   });
 }
 

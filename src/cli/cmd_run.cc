@@ -19,9 +19,6 @@
 
 namespace cascade::cli {
 
-void print_generation(Backend& backend, const Tokenizer& tok, const std::string& prompt,
-                      const GenerateOptions& opts);
-
 namespace {
 
 std::string self_binary() {
@@ -36,36 +33,26 @@ std::string self_binary() {
 void add_run(CLI::App& app) {
   struct Args {
     ModelOptions model;
-    std::string prompt;
-    int n = 64;
-    SamplerConfig sampling;
+    GenerationArgs gen;
     PlanSpec plan;
     std::string cluster;
-    bool no_stop = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "generate on Cascade nodes: an embedded local cluster, or --cluster");
   add_model_options(cmd, a->model);
-  cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
-  cmd->add_option("-n,--n-tokens", a->n, "tokens to generate")->capture_default_str();
-  cmd->add_option("-t,--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", a->sampling.top_k, "0 = off")->capture_default_str();
-  cmd->add_option("--top-p", a->sampling.top_p, "1 = off")->capture_default_str();
-  cmd->add_option("-s,--seed", a->sampling.seed, "sampling seed")->capture_default_str();
-  cmd->add_flag("--no-stop", a->no_stop, "do not stop at EOS/BOS");
+  add_generation_options(cmd, a->gen);
   cmd->add_option("--cluster", a->cluster, "manifest (JSON) of remote nodes; its plan is used");
   add_plan_options(cmd, a->plan);
   cmd->callback([a] {
-    check(a->n >= 0, "-n must be >= 0");
+    a->gen.options();  // validate before any work
     LoadedModel lm = load_with_progress(a->model);
     Tokenizer tok(std::move(*lm.vocab));
-    GenerateOptions opts{.max_new_tokens = a->n, .sampling = a->sampling, .stop_at_eos = !a->no_stop};
     if (!a->cluster.empty()) {
       ClusterManifest man = load_manifest(a->cluster);
       Plan plan = Plan::make(man.plan, lm.model.cfg);
       fprintf(stderr, "connecting to %d nodes of %s ...\n", plan.alpha() + plan.n_attn(), a->cluster.c_str());
       auto cluster = RemoteCluster::from_manifest(lm.model, man);
-      print_generation(*cluster, tok, a->prompt, opts);
+      print_generation(*cluster, tok, a->gen);
       return;
     }
     Plan plan = Plan::make(a->plan, lm.model.cfg);
@@ -81,7 +68,7 @@ void add_run(CLI::App& app) {
     fprintf(stderr, "%d nodes up in %.2f s\n", n_nodes,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     auto cluster = nodes.connect(lm.model, plan);
-    print_generation(*cluster, tok, a->prompt, opts);
+    print_generation(*cluster, tok, a->gen);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "model/loader.h"
+#include "client/generate.h"
 #include "plan/plan.h"
 
 namespace cascade::cli {
@@ -28,5 +29,19 @@ void add_model_options(CLI::App* cmd, ModelOptions& o);
 LoadedModel load_with_progress(const ModelOptions& o, bool require_tokenizer = true);
 
 void add_plan_options(CLI::App* cmd, PlanSpec& s);
+
+// Prompt, length and sampling, shared by `generate` and `run`.
+struct GenerationArgs {
+  std::string prompt;
+  int n = 64;
+  SamplerConfig sampling;
+  bool no_stop = false;
+  GenerateOptions options() const;  // throws Error on a negative -n
+};
+void add_generation_options(CLI::App* cmd, GenerationArgs& g);
+
+// Echoes the prompt, streams the generated text to stdout, and prints
+// prefill and decode speed to stderr.
+void print_generation(Backend& backend, const Tokenizer& tok, const GenerationArgs& g);
 
 }  // namespace cascade::cli

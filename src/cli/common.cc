@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "util/error.h"
 
 namespace cascade::cli {
 
@@ -35,6 +36,37 @@ void add_plan_options(CLI::App* cmd, PlanSpec& s) {
   cmd->add_option("--client-head", s.client_head,
                   "first private positions kept at the client (-1: delta)")
       ->capture_default_str();
+}
+
+GenerateOptions GenerationArgs::options() const {
+  check(n >= 0, "-n must be >= 0");
+  return {.max_new_tokens = n, .sampling = sampling, .stop_at_eos = !no_stop};
+}
+
+void add_generation_options(CLI::App* cmd, GenerationArgs& g) {
+  cmd->add_option("-p,--prompt", g.prompt, "prompt text")->capture_default_str();
+  cmd->add_option("-n,--n-tokens", g.n, "tokens to generate")->capture_default_str();
+  cmd->add_option("-t,--temperature", g.sampling.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", g.sampling.top_k, "0 = off")->capture_default_str();
+  cmd->add_option("--top-p", g.sampling.top_p, "1 = off")->capture_default_str();
+  cmd->add_option("-s,--seed", g.sampling.seed, "sampling seed")->capture_default_str();
+  cmd->add_flag("--no-stop", g.no_stop, "do not stop at EOS/BOS");
+}
+
+void print_generation(Backend& backend, const Tokenizer& tok, const GenerationArgs& g) {
+  const GenerateOptions opts = g.options();
+  fwrite(g.prompt.data(), 1, g.prompt.size(), stdout);  // echo the prompt, as llama.cpp and run.c do
+  GenerateResult r = generate(backend, tok, g.prompt, opts, [](const std::string& piece) {
+    fwrite(piece.data(), 1, piece.size(), stdout);
+    fflush(stdout);
+  });
+  printf("\n");
+  const int np = (int)r.prompt_ids.size(), nd = (int)r.new_ids.size();
+  fprintf(stderr, "prefill: %d tokens in %.3f s (%.1f tokens/s)\n", np, r.prefill_seconds,
+          np / std::max(r.prefill_seconds, 1e-9));
+  if (nd > 1)
+    fprintf(stderr, "decode: %d tokens in %.3f s (%.1f tokens/s)\n", nd - 1, r.decode_seconds,
+            (nd - 1) / std::max(r.decode_seconds, 1e-9));
 }
 
 }  // namespace cascade::cli

@@ -1,5 +1,7 @@
 #include "net/peer_link.h"
 
+#include "net/tls.h"
+
 #include <condition_variable>
 
 #include "net/wire.h"
@@ -43,6 +45,19 @@ std::string describe(const SendFailure& f, int beta, const std::string& reporter
     default:
       return who + " refused the message: " + f.status.error_message() + by;
   }
+}
+
+std::unique_ptr<grpc::Server> start_tls_server(grpc::Service* service, const TlsIdentity& tls,
+                                               const LinkOptions& link, const std::string& listen, int* port) {
+  grpc::ServerBuilder b;
+  *port = 0;
+  b.AddListeningPort(listen, server_credentials(tls), port);
+  b.SetMaxReceiveMessageSize(link.max_message_bytes);
+  b.SetMaxSendMessageSize(link.max_message_bytes);
+  b.RegisterService(service);
+  auto server = b.BuildAndStart();
+  if (!server) *port = 0;
+  return server;
 }
 
 std::optional<SendFailure> GrpcOutbox::flush() {

@@ -19,6 +19,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "net/tls.h"
 #include "nodes/message.h"
 #include "proto/cascade.grpc.pb.h"
 
@@ -28,6 +29,12 @@ struct LinkOptions {
   std::chrono::milliseconds rpc_deadline{10000};  // every RPC, every link
   int max_message_bytes = 256 << 20;              // both directions
 };
+
+// Starts a gRPC server for `service` on `listen` with mutual TLS and the
+// link's size limits; *port receives the bound port (0 when it failed: the
+// caller says what it was for). Used by node servers and by the client.
+std::unique_ptr<grpc::Server> start_tls_server(grpc::Service* service, const TlsIdentity& tls,
+                                               const LinkOptions& link, const std::string& listen, int* port);
 
 // Who is reachable where, for one session: every node of the plan and the client.
 using AddressBook = std::map<NodeId, std::string>;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "plan/coalition.h"
 #include "util/error.h"
 
 namespace cascade {
@@ -136,42 +137,27 @@ std::vector<NodeId> Plan::nodes() const {
 
 Plan::Coalition Plan::worst_coalition(int k) const {
   const std::vector<NodeId> all = nodes();
-  const int n = (int)all.size();
   Coalition worst;
-  if (k < 1 || k > n) return worst;
+  if (k < 1 || k > (int)all.size()) return worst;
   // Views are periodic after the head; a few periods show every pattern.
   const int period = std::lcm(spec_.alpha * comp_block_, spec_.beta * attn_block_);
   const int window = std::min(horizon_, head_ + 4 * period);
-  std::vector<std::vector<char>> seen(n, std::vector<char>(window, 0));
-  for (int i = 0; i < n; ++i)
-    for (int p : view(all[i]))
-      if (p < window) seen[i][p] = 1;
-  std::vector<int> idx(k);
-  std::iota(idx.begin(), idx.end(), 0);
+  std::vector<std::vector<int>> views;
+  for (const NodeId& n : all) {
+    std::vector<int> v = view(n);
+    v.erase(std::lower_bound(v.begin(), v.end(), window), v.end());
+    views.push_back(std::move(v));
+  }
   bool first = true;
-  std::vector<int> positions;
-  while (true) {
-    positions.clear();
-    for (int p = 0; p < window; ++p)
-      for (int i : idx)
-        if (seen[i][p]) {
-          positions.push_back(p);
-          break;
-        }
-    ViewStats st = stats(positions);
-    bool worse = first || st.min_gap < worst.stats.min_gap ||
-                 (st.min_gap == worst.stats.min_gap && st.max_run > worst.stats.max_run);
-    if (worse) {
+  for (const std::vector<int>& members : coalitions((int)all.size(), k)) {
+    ViewStats st = stats(union_positions(views, members));
+    if (first || st.min_gap < worst.stats.min_gap ||
+        (st.min_gap == worst.stats.min_gap && st.max_run > worst.stats.max_run)) {
       worst.stats = st;
       worst.members.clear();
-      for (int i : idx) worst.members.push_back(all[i]);
+      for (int i : members) worst.members.push_back(all[i]);
       first = false;
     }
-    int j = k - 1;
-    while (j >= 0 && idx[j] == n - k + j) --j;
-    if (j < 0) break;
-    ++idx[j];
-    for (int m = j + 1; m < k; ++m) idx[m] = idx[m - 1] + 1;
   }
   return worst;
 }

@@ -114,13 +114,8 @@ NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {
   check(opts_.role != Role::kComp || opts_.model != nullptr, "a CompNode needs its model");
   channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
   service_ = std::make_unique<Service>(*this);
-  grpc::ServerBuilder b;
   int port = 0;
-  b.AddListeningPort(opts_.listen, server_credentials(opts_.tls), &port);
-  b.SetMaxReceiveMessageSize(opts_.link.max_message_bytes);
-  b.SetMaxSendMessageSize(opts_.link.max_message_bytes);
-  b.RegisterService(service_.get());
-  server_ = b.BuildAndStart();
+  server_ = start_tls_server(service_.get(), opts_.tls, opts_.link, opts_.listen, &port);
   check(server_ != nullptr && port > 0, "cannot listen on " + opts_.listen + " (address in use or invalid?)");
   address_ = opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(port);
   reaper_ = std::thread([this] { reap_idle(); });

@@ -93,13 +93,8 @@ RemoteCluster::RemoteCluster(const Model& model, const Plan& plan, AddressBook n
   channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
   inbox_ = std::make_unique<Inbox>([this](Message& m) { handle(m); });
   service_ = std::make_unique<Service>(*this);
-  grpc::ServerBuilder b;
   int port = 0;
-  b.AddListeningPort(opts_.listen, server_credentials(opts_.tls), &port);
-  b.SetMaxReceiveMessageSize(opts_.link.max_message_bytes);
-  b.SetMaxSendMessageSize(opts_.link.max_message_bytes);
-  b.RegisterService(service_.get());
-  server_ = b.BuildAndStart();
+  server_ = start_tls_server(service_.get(), opts_.tls, opts_.link, opts_.listen, &port);
   check(server_ != nullptr && port > 0, "client: cannot listen on " + opts_.listen);
   address_ = !opts_.advertise.empty() ? opts_.advertise
                                       : opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(port);

@@ -1,10 +1,10 @@
-#include "attacks/coalition.h"
+#include "plan/coalition.h"
 
 #include <algorithm>
 
 #include "util/error.h"
 
-namespace cascade::attacks {
+namespace cascade {
 
 std::vector<int> union_positions(const std::vector<std::vector<int>>& views,
                                  const std::vector<int>& parties) {
@@ -42,4 +42,4 @@ std::vector<std::vector<int>> coalition_views(const std::vector<std::vector<int>
   return out;
 }
 
-}  // namespace cascade::attacks
+}  // namespace cascade

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace cascade::attacks {
+namespace cascade {
 
 // Sorted, de-duplicated union of the position sets of views[p] for p in parties.
 std::vector<int> union_positions(const std::vector<std::vector<int>>& views,
@@ -18,4 +18,4 @@ std::vector<std::vector<int>> coalitions(int n_parties, int k, size_t max_count 
 std::vector<std::vector<int>> coalition_views(const std::vector<std::vector<int>>& views, int k,
                                               size_t max_count = 0);
 
-}  // namespace cascade::attacks
+}  // namespace cascade

@@ -1,0 +1,23 @@
+// Comparing a Cascade backend with the plaintext engine — the exactness bar
+// every distributed path is held to: logits at every prompt position within
+// 1e-4, then greedy decode steps with identical tokens and logits within 1e-4.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "client/backend.h"
+
+namespace cascade::testing {
+
+// BOS, then tokens drawn from [3, vocab) by a seeded generator.
+std::vector<int32_t> random_prompt(int n, int vocab, uint32_t seed);
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+
+// Runs `prompt` (all rows) and `gen` greedy steps on a fresh plaintext engine
+// and on `other`, asserting the bar above (gtest failures; returns early on
+// the first one).
+void expect_matches_plain(const Model& m, Backend& other, const std::vector<int32_t>& prompt, int gen);
+
+}  // namespace cascade::testing
