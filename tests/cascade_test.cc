@@ -45,6 +45,21 @@ const Model& tiny_gpt2() {
 
 using testing::random_prompt;
 
+// A Llama-3-style model: GQA and Llama 3.1 RoPE frequency scaling.
+const Model& tiny_llama3() {
+  static LoadedModel lm = [] {
+    SynthSpec s = synth_preset("tiny-llama");
+    s.context_length = 640;
+    s.rope_theta = 500000.0f;
+    s.rope_scale_factor = 32.0f;
+    s.rope_original_context = 64;  // so that the scaling bites at these lengths
+    std::string path = testing::temp_dir() + "/tiny-llama3.gguf";
+    synthesize_gguf(s, path);
+    return load_model(path, {.require_tokenizer = false});
+  }();
+  return lm.model;
+}
+
 // Runs prompt + `gen` greedy steps on both backends; checks logits, tokens,
 // and that every node received exactly its planned view of the positions used.
 void compare(const Model& m, const PlanCase& pc, int n_prompt, int gen) {
@@ -106,6 +121,16 @@ TEST_P(CascadeEqualsPlain, TinyGPT2) {
     PlanCase p = pc;
     p.F = std::min(p.F, m.cfg.n_layers);
     compare(m, p, GetParam(), 64);
+  }
+}
+
+TEST_P(CascadeEqualsPlain, TinyLlama3RopeScaling) {
+  const Model& m = tiny_llama3();
+  ASSERT_GT(m.cfg.rope_scale_factor, 0.0f);
+  for (const PlanCase& pc : kPlans) {
+    PlanCase p = pc;
+    p.F = std::min(p.F, m.cfg.n_layers);
+    compare(m, p, GetParam(), 16);
   }
 }
 

@@ -122,6 +122,17 @@ TEST(Kernels, RopeStylesRotatePairsAndPreserveNorm) {
   EXPECT_EQ(y[3], 4.0f);
 }
 
+// Llama 3.1 frequency scaling; expected values from Meta's reference formula
+// (as in HF transformers' _compute_llama3_parameters) for the Llama-3.2 shape.
+TEST(Kernels, Llama3RopeScalingMatchesReference) {
+  std::vector<float> inv(32);
+  rope_inv_freq(inv.data(), 64, 500000.0f, 32.0f, 1.0f, 4.0f, 8192);
+  const std::pair<int, double> want[] = {{0, 1.0},           {5, 0.128687373},      {10, 0.0165604401},
+                                         {12, 0.00729266474}, {15, 0.00129054793},   {20, 8.57025549e-06},
+                                         {31, 9.41830673e-08}};
+  for (auto [j, v] : want) EXPECT_NEAR(inv[j], v, 1e-5 * v) << j;
+}
+
 TEST(Kernels, ArgmaxTiesGoToFirstIndex) {
   float x[] = {1, 3, 2, 3};
   EXPECT_EQ(argmax(x, 4), 1);
