@@ -7,6 +7,9 @@
 // Without -m both synthesize a ~100M-parameter Llama (cached under /tmp).
 #include <cblas.h>
 #include <immintrin.h>
+#include <sys/mman.h>
+
+#include <functional>
 #include <omp.h>
 
 #include <algorithm>
@@ -75,8 +78,14 @@ float read_sum(const float* p, int64_t n) {
 // Best read bandwidth over a buffer much larger than the caches, GB/s, with
 // the same threads the GEMV uses: the bound a bandwidth-bound decode meets.
 double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
-  std::vector<float> buf(bytes / 4, 1.0f);
-  const int64_t n = (int64_t)buf.size();
+  // Huge pages, as the weights get (Model::copy_weights_to_huge_pages).
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  check(mem != MAP_FAILED, "bench: cannot allocate the bandwidth probe's buffer");
+  madvise(mem, bytes, MADV_HUGEPAGE);
+  std::unique_ptr<void, std::function<void(void*)>> keep(mem, [bytes](void* m) { munmap(m, bytes); });
+  float* buf_data = static_cast<float*>(mem);
+  const int64_t n = (int64_t)(bytes / 4);
+  std::fill(buf_data, buf_data + n, 1.0f);
   double best = 0;
   volatile float sink = 0;
   for (int r = 0; r < 8; ++r) {
@@ -86,7 +95,7 @@ double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
     {
       const int nt = omp_get_num_threads(), id = omp_get_thread_num();
       const int64_t b = n * id / nt, e = n * (id + 1) / nt;
-      total += read_sum(buf.data() + b, e - b);
+      total += read_sum(buf_data + b, e - b);
     }
     sink = total;
     if (r > 0) best = std::max(best, bytes / seconds_since(t) / 1e9);
@@ -370,6 +379,7 @@ void add_bench(CLI::App& app) {
                                                   ? "plaintext prefill/decode speed vs machine peaks"
                                                   : "in-process cascade vs plaintext, and traffic");
     sub->add_option("-m,--model", a->model.model, "model (default: synthesized llama-100m)");
+    sub->add_flag("--mmap", a->model.mmap, "keep weights mapped from the file (no huge-page copy)");
     if (name == std::string("remote")) sub->description("node processes over gRPC + mutual TLS on loopback vs plaintext");
     sub->add_option("--prompt", a->prompt, "prefill tokens")->capture_default_str();
     sub->add_option("--decode", a->decode, "decode steps")->capture_default_str();

@@ -23,6 +23,7 @@ void add_cert(CLI::App& app);
 struct ModelOptions {
   std::string model;
   std::string tokenizer;
+  bool mmap = false;  // keep weights mapped instead of copying them to huge pages
 };
 void add_model_options(CLI::App* cmd, ModelOptions& o);
 // Loads the model, printing what it loaded and how long it took to stderr.

@@ -45,9 +45,8 @@ void block_qkv(const Model& m, int layer, const float* h, const int32_t* pos, in
   const auto& w = m.layers[layer];
   s.ensure(c, n);
   norm_rows(m, s.xb.data(), h, w.attn_norm, w.attn_norm_b, n);
-  matmul(q, s.xb.data(), w.wq, w.bq, n, c.dim, c.q_dim());
-  matmul(k, s.xb.data(), w.wk, w.bk, n, c.dim, c.kv_dim());
-  matmul(v, s.xb.data(), w.wv, w.bv, n, c.dim, c.kv_dim());
+  matmul_many(s.xb.data(), n, c.dim,
+              {{q, w.wq, w.bq, c.q_dim()}, {k, w.wk, w.bk, c.kv_dim()}, {v, w.wv, w.bv, c.kv_dim()}});
   if (c.rope_style != RopeStyle::kNone) {
     rope(q, pos, n, c.n_heads, c.head_dim, s.inv_freq.data(), (int)c.rope_style);
     rope(k, pos, n, c.n_kv_heads, c.head_dim, s.inv_freq.data(), (int)c.rope_style);
@@ -66,8 +65,8 @@ void block_finish(const Model& m, int layer, float* h, const float* o, int n, Ro
     matmul(s.hb.data(), s.xb.data(), w.w_up, w.b_up, n, c.dim, c.hidden_dim);
     gelu(s.hb.data(), rows_h);
   } else {
-    matmul(s.hb.data(), s.xb.data(), w.w_gate, nullptr, n, c.dim, c.hidden_dim);
-    matmul(s.hb2.data(), s.xb.data(), w.w_up, w.b_up, n, c.dim, c.hidden_dim);
+    matmul_many(s.xb.data(), n, c.dim,
+                {{s.hb.data(), w.w_gate, nullptr, c.hidden_dim}, {s.hb2.data(), w.w_up, w.b_up, c.hidden_dim}});
     swiglu(s.hb.data(), s.hb.data(), s.hb2.data(), rows_h);
   }
   matmul(s.xb2.data(), s.hb.data(), w.w_down, w.b_down, n, c.hidden_dim, c.dim);

@@ -157,6 +157,23 @@ void matmul(float* y, const float* x, const float* W, const float* bias, int n, 
     for (int i = 0; i < n; ++i) add_rows(y + (size_t)i * out, bias, out);
 }
 
+void matmul_many(const float* x, int n, int in, std::initializer_list<Projection> ps) {
+  if (n != 1) {
+    for (const Projection& p : ps) matmul(p.y, x, p.W, p.bias, n, in, p.out);
+    return;
+  }
+  const Projection* list = ps.begin();
+  int total = 0;
+  for (const Projection& p : ps) total += p.out;
+#pragma omp parallel for schedule(static) if ((int64_t)in * total >= (1 << 16))
+  for (int r = 0; r < total; ++r) {
+    int i = 0, row = r;
+    while (row >= list[i].out) row -= list[i++].out;
+    const Projection& p = list[i];
+    p.y[row] = dot(p.W + (size_t)row * in, x, in) + (p.bias ? p.bias[row] : 0.0f);
+  }
+}
+
 void rmsnorm(float* y, const float* x, const float* w, int n, int d, float eps) {
   for (int i = 0; i < n; ++i) {
     const float* xi = x + (size_t)i * d;

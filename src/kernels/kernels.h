@@ -7,12 +7,26 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 namespace cascade {
 
 // y[n][out] = x[n][in] · W[out][in]^T (+ bias[out] if not null).
 // OpenBLAS sgemm for n > 1; a bandwidth-bound two-thread GEMV for n == 1.
 void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out);
+
+// One projection of matmul_many: y[n][out] = x · W[out][in]^T (+ bias).
+struct Projection {
+  float* y;
+  const float* W;
+  const float* bias;
+  int out;
+};
+
+// Several projections of the same rows (Q, K, V; or gate, up). The result is
+// that of calling matmul for each; for one row (decode) all the weights are
+// streamed in a single parallel pass instead of one pass per matrix.
+void matmul_many(const float* x, int n, int in, std::initializer_list<Projection> ps);
 
 // RMSNorm per row: y = x / sqrt(mean(x²) + eps) * w. y may alias x.
 void rmsnorm(float* y, const float* x, const float* w, int n, int d, float eps);

@@ -15,6 +15,9 @@ struct LoadOptions {
   std::string tokenizer_path;
   // When false a model without a tokenizer loads (vocab stays empty).
   bool require_tokenizer = true;
+  // Keep F32 weights mapped from the file (shared between processes, no
+  // copy) instead of copying them into huge pages (faster decode).
+  bool map_weights = true;
 };
 
 struct LoadedModel {

@@ -1,12 +1,59 @@
 #include "model/model.h"
 
+#include <sys/mman.h>
+
+#include <cstring>
+
 #include "util/error.h"
+#include "util/mapped_file.h"
 
 namespace cascade {
 
 const float* Model::own(std::vector<float> data) {
   owned.push_back(std::move(data));
   return owned.back().data();
+}
+
+void Model::copy_weights_to_huge_pages() {
+  if (!file) return;
+  const auto& c = cfg;
+  const size_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim, V = c.vocab_size;
+  std::vector<std::pair<const float**, size_t>> slots = {
+      {&token_embd, V * d}, {&pos_embd, (size_t)c.context_length * d}, {&out_norm, d}, {&out_norm_b, d}};
+  const bool tied = lm_head == token_embd;
+  if (!tied) slots.push_back({&lm_head, V * d});
+  for (auto& w : layers) {
+    for (auto [p, n] : std::initializer_list<std::pair<const float**, size_t>>{
+             {&w.attn_norm, d}, {&w.attn_norm_b, d}, {&w.wq, q * d}, {&w.wk, kv * d}, {&w.wv, kv * d},
+             {&w.bq, q}, {&w.bk, kv}, {&w.bv, kv}, {&w.wo, d * q}, {&w.bo, d}, {&w.ffn_norm, d},
+             {&w.ffn_norm_b, d}, {&w.w_gate, h * d}, {&w.w_up, h * d}, {&w.b_up, h}, {&w.w_down, d * h},
+             {&w.b_down, d}})
+      slots.push_back({p, n});
+  }
+  const uint8_t* lo = file->data();
+  const uint8_t* hi = lo + file->size();
+  auto mapped = [&](const float* p) {
+    return p && reinterpret_cast<const uint8_t*>(p) >= lo && reinterpret_cast<const uint8_t*>(p) < hi;
+  };
+  size_t total = 0;
+  for (auto [p, n] : slots)
+    if (mapped(*p)) total += (n * sizeof(float) + 63) & ~size_t(63);
+  if (total == 0) return;
+  const size_t huge = size_t(2) << 20, bytes = (total + huge - 1) / huge * huge;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  check(mem != MAP_FAILED, "cannot allocate " + std::to_string(bytes >> 20) + " MiB for the weights; "
+                           "use --mmap to keep them mapped from the file");
+  madvise(mem, bytes, MADV_HUGEPAGE);
+  uint8_t* dst = static_cast<uint8_t*>(mem);
+  for (auto [p, n] : slots) {
+    if (!mapped(*p)) continue;
+    std::memcpy(dst, *p, n * sizeof(float));
+    *p = reinterpret_cast<const float*>(dst);
+    dst += (n * sizeof(float) + 63) & ~size_t(63);
+  }
+  if (tied) lm_head = token_embd;
+  huge_pages = std::shared_ptr<void>(mem, [bytes](void* m) { munmap(m, bytes); });
+  file.reset();  // every weight is ours now
 }
 
 int64_t Model::n_params() const {
