@@ -88,10 +88,26 @@ void AttnNode::try_complete(int layer, Outbox& out) {
       cache.k.insert(cache.k.end(), m.k.begin(), m.k.end());
       cache.v.insert(cache.v.end(), m.v.begin(), m.v.end());
     }
+    // All q rows of the step in one call (the GEMM path wants many rows),
+    // then one reply per sender with its rows' outputs.
     const int qd = cfg_.q_dim(), H = cfg_.n_heads;
+    q_pos_.clear();
+    q_rows_.clear();
     for (const Message& m : pd.msgs) {
-      const int nq = (int)m.pos.size();
-      if (nq == 0) continue;
+      q_pos_.insert(q_pos_.end(), m.pos.begin(), m.pos.end());
+      q_rows_.insert(q_rows_.end(), m.rows.begin(), m.rows.end());
+    }
+    const int nq = (int)q_pos_.size();
+    out_.resize((size_t)nq * qd);
+    lse_.resize((size_t)nq * H);
+    if (nq > 0)
+      attention_partial(out_.data(), lse_.data(), q_rows_.data(), q_pos_.data(), nq, cache.k.data(),
+                        cache.v.data(), cache.pos.data(), (int)cache.pos.size(), cfg_.n_heads,
+                        cfg_.n_kv_heads, cfg_.head_dim);
+    size_t first = 0;
+    for (const Message& m : pd.msgs) {
+      const size_t n = m.pos.size();
+      if (n == 0) continue;
       Message r;
       r.type = MsgType::kPartial;
       r.from = self_;
@@ -100,11 +116,9 @@ void AttnNode::try_complete(int layer, Outbox& out) {
       r.step = step;
       r.layer = layer;
       r.pos = m.pos;
-      r.rows.resize((size_t)nq * qd);
-      r.lse.resize((size_t)nq * H);
-      attention_partial(r.rows.data(), r.lse.data(), m.rows.data(), m.pos.data(), nq, cache.k.data(),
-                        cache.v.data(), cache.pos.data(), (int)cache.pos.size(), cfg_.n_heads,
-                        cfg_.n_kv_heads, cfg_.head_dim);
+      r.rows.assign(out_.begin() + first * qd, out_.begin() + (first + n) * qd);
+      r.lse.assign(lse_.begin() + first * H, lse_.begin() + (first + n) * H);
+      first += n;
       stats_.msgs_out++;
       stats_.bytes_out += (int64_t)r.wire_bytes();
       stats_.bytes_out_by_layer[layer] += (int64_t)r.wire_bytes();

@@ -50,7 +50,8 @@ class AttnNode {
   std::vector<Cache> cache_;                          // per block
   std::vector<std::deque<int32_t>> step_queue_;       // per block: steps in order
   std::map<std::pair<int32_t, int>, Pending> pending_;  // (step, block)
-  std::vector<float> out_, lse_;
+  std::vector<int32_t> q_pos_;            // the step's q rows, all senders
+  std::vector<float> q_rows_, out_, lse_;
 };
 
 }  // namespace cascade

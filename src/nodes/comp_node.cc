@@ -116,8 +116,14 @@ void CompNode::start_block(Outbox& out) {
     }
   }
   n_slots_ = beta + (plan_.head() > 0 ? 1 : 0);
-  slot_out_.assign(n_slots_, std::vector<float>((size_t)n * qd, 0.0f));
-  slot_lse_.assign(n_slots_, std::vector<float>((size_t)n * c.n_heads, -std::numeric_limits<float>::infinity()));
+  // Outputs need no clearing: a slot row that no partial fills keeps
+  // lse = -inf, and the merge skips it.
+  slot_out_.resize(n_slots_);
+  slot_lse_.resize(n_slots_);
+  for (int s = 0; s < n_slots_; ++s) {
+    slot_out_[s].resize((size_t)n * qd);
+    slot_lse_[s].assign((size_t)n * c.n_heads, -std::numeric_limits<float>::infinity());
+  }
   partials_got_ = 0;
   partials_expected_ = (int)q_shards.size() * beta;
   if (plan_.head() > 0) {
