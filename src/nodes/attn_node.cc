@@ -14,7 +14,7 @@ AttnNode::AttnNode(const ModelConfig& cfg, const Plan& plan, int index, uint64_t
   step_queue_.resize(cfg.n_layers);
 }
 
-void AttnNode::handle(const Message& m, Outbox& out) {
+void AttnNode::handle(Message m, Outbox& out) {
   const std::string who = self_.name(plan_.beta());
   stats_.msgs_in++;
   stats_.bytes_in += (int64_t)m.wire_bytes();
@@ -65,8 +65,9 @@ void AttnNode::handle(const Message& m, Outbox& out) {
   Pending& pd = pending_[{m.step, m.layer}];
   for (const Message& prev : pd.msgs)
     check(!(prev.from == m.from), who + ": two row messages from one CompNode for one block");
-  pd.msgs.push_back(m);
-  try_complete(m.layer, out);
+  const int layer = m.layer;
+  pd.msgs.push_back(std::move(m));
+  try_complete(layer, out);
 }
 
 void AttnNode::try_complete(int layer, Outbox& out) {

@@ -24,7 +24,8 @@ class AttnNode {
 
   // Handles kStepBegin and kAttnRows. Throws Error on a row the plan does not
   // allow, a sender that has no rows in this step, or a malformed message.
-  void handle(const Message& m, Outbox& out);
+  // Takes the message by value so its row buffers move instead of copying.
+  void handle(Message m, Outbox& out);
 
   const RoleStats& stats() const { return stats_; }
   NodeId id() const { return self_; }

@@ -22,7 +22,7 @@ void CompNode::send(Message m, Outbox& out) {
   out.send(std::move(m));
 }
 
-void CompNode::handle(const Message& m, Outbox& out) {
+void CompNode::handle(Message m, Outbox& out) {
   const auto& c = model_.cfg;
   const std::string who = self_.name(plan_.beta());
   stats_.msgs_in++;
@@ -51,7 +51,7 @@ void CompNode::handle(const Message& m, Outbox& out) {
     mine_ = m.pos;
     row_of_.clear();
     for (size_t i = 0; i < mine_.size(); ++i) row_of_[mine_[i]] = (int)i;
-    h_ = m.rows;
+    h_ = std::move(m.rows);
     layer_ = m.layer;
     if (layer_ < c.n_layers) start_block(out);
     return;

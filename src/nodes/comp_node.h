@@ -24,7 +24,8 @@ class CompNode {
 
   // Handles kHidden (starts a step) and kPartial. Throws Error on a message
   // the plan does not allow or that does not fit the step.
-  void handle(const Message& m, Outbox& out);
+  // Takes the message by value so its row buffers move instead of copying.
+  void handle(Message m, Outbox& out);
 
   const RoleStats& stats() const { return stats_; }
   NodeId id() const { return self_; }

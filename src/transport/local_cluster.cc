@@ -12,11 +12,11 @@ LocalCluster::LocalCluster(const Model& model, const Plan& plan) : plan_(plan), 
     attns_.push_back(std::make_unique<AttnNode>(model.cfg, plan, i));
 }
 
-void LocalCluster::deliver(const Message& m, Outbox& out) {
+void LocalCluster::deliver(Message& m, Outbox& out) {
   switch (m.to.role) {
     case Role::kClient: client_.handle(m, out); break;
-    case Role::kComp: comps_.at(m.to.index)->handle(m, out); break;
-    case Role::kAttn: attns_.at(m.to.index)->handle(m, out); break;
+    case Role::kComp: comps_.at(m.to.index)->handle(std::move(m), out); break;
+    case Role::kAttn: attns_.at(m.to.index)->handle(std::move(m), out); break;
   }
 }
 

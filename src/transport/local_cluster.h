@@ -36,7 +36,7 @@ class LocalCluster : public Backend {
     std::vector<Message> msgs;
     void send(Message m) override { msgs.push_back(std::move(m)); }
   };
-  void deliver(const Message& m, Outbox& out);
+  void deliver(Message& m, Outbox& out);  // moves the message into its role
 
   const Plan& plan_;
   Client client_;

@@ -50,10 +50,11 @@ std::string NodeSession::failure() const {
 void NodeSession::handle(Message& m) {
   if (failed_) return;
   try {
+    // The scalar fields stay readable after the move (for the message below).
     if (comp_)
-      comp_->handle(m, outbox_);
+      comp_->handle(std::move(m), outbox_);
     else
-      attn_->handle(m, outbox_);
+      attn_->handle(std::move(m), outbox_);
   } catch (const std::exception& e) {
     fail(name_ + " failed on a " + msg_type_name(m.type) + " message from " + m.from.name(plan_.beta()) + ": " +
          e.what());
