@@ -110,11 +110,19 @@ TEST(Plan, CoalitionsOfTwoCanCloseGaps) {
   Plan p = Plan::make({.alpha = 8, .beta = 8, .c = 6, .delta = 3}, cfg());
   Plan::Coalition one = p.worst_coalition(1), two = p.worst_coalition(2);
   ASSERT_EQ(two.members.size(), 2u);
-  EXPECT_GE(one.stats.min_gap, 3);
-  EXPECT_LE(two.stats.min_gap, one.stats.min_gap);
+  EXPECT_LE(one.stats.max_run, 6);
+  // Two AttnNodes holding four neighbouring shards see 4 blocks of 3 in a row.
+  EXPECT_EQ(two.stats.max_run, 12);
   auto j = p.to_json(3);
   EXPECT_EQ(j["worst_coalitions"].size(), 2u);
   EXPECT_EQ(j["views"].size(), 72u);
+  // With β = 4, attn(0,1) + attn(2,3) together receive every position after
+  // the head: the worst pair must be one that covers everything.
+  Plan q = Plan::make({.alpha = 4, .beta = 4, .c = 6, .delta = 3, .horizon = 200}, cfg());
+  Plan::Coalition all = q.worst_coalition(2);
+  EXPECT_EQ(all.stats.min_gap, INT_MAX) << all.members[0].name(4) << "+" << all.members[1].name(4);
+  EXPECT_EQ(all.stats.max_run, all.stats.count);  // one run: every position it looked at
+  EXPECT_EQ(all.stats.first, q.head());
 }
 
 TEST(Plan, ClientHeadZeroExposesTheFirstPrivatePositions) {

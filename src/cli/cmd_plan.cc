@@ -33,8 +33,10 @@ void add_plan(CLI::App& app) {
       Plan::Coalition c = plan.worst_coalition(k);
       printf("worst coalition of %d:", k);
       for (auto& m : c.members) printf(" %s", m.name(plan.beta()).c_str());
-      printf("  -> max run %d, min gap %s\n", c.stats.max_run,
-             c.stats.min_gap == INT32_MAX ? "inf" : std::to_string(c.stats.min_gap).c_str());
+      if (c.stats.min_gap == INT32_MAX)
+        printf("  -> every position from %d on, no gap\n", c.stats.first);
+      else
+        printf("  -> max run %d, min gap %d\n", c.stats.max_run, c.stats.min_gap);
     }
     if (!args->json_out.empty()) {
       write_file_atomic(args->json_out, plan.to_json(args->coalition).dump(2) + "\n");

@@ -151,8 +151,14 @@ Plan::Coalition Plan::worst_coalition(int k) const {
   bool first = true;
   for (const std::vector<int>& members : coalitions((int)all.size(), k)) {
     ViewStats st = stats(union_positions(views, members));
-    if (first || st.min_gap < worst.stats.min_gap ||
-        (st.min_gap == worst.stats.min_gap && st.max_run > worst.stats.max_run)) {
+    // Worst = longest contiguous context first (a union that covers every
+    // position has one long run and no gap at all), then the smallest gap,
+    // then the most positions.
+    const auto& w = worst.stats;
+    const bool worse = st.max_run != w.max_run   ? st.max_run > w.max_run
+                       : st.min_gap != w.min_gap ? st.min_gap < w.min_gap
+                                                 : st.count > w.count;
+    if (first || worse) {
       worst.stats = st;
       worst.members.clear();
       for (int i : members) worst.members.push_back(all[i]);

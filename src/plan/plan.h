@@ -98,7 +98,8 @@ class Plan {
   ViewStats stats(const std::vector<int>& positions) const;
   std::vector<NodeId> nodes() const;  // all CompNodes then all AttnNodes
 
-  // Worst union of k views (smallest min gap, then longest run).
+  // Worst union of k views: longest run, then smallest gap, then most
+  // positions (a union covering everything is the worst there is).
   struct Coalition {
     std::vector<NodeId> members;
     ViewStats stats;
