@@ -304,11 +304,8 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   LoadedModel lm = load_with_progress(o, false);
   const auto& c = lm.model.cfg;
   Plan plan = Plan::make(spec, c);
-  char self[4096];
-  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-  check(len > 0, "cannot find this program's path");
   fprintf(stderr, "starting %d node processes on loopback (mutual TLS) ...\n", plan.alpha() + plan.n_attn());
-  LocalProcessCluster nodes({.node_binary = std::string(self, len),
+  LocalProcessCluster nodes({.node_binary = self_binary(),
                              .model_path = o.model,
                              .n_comp = plan.alpha(),
                              .n_attn = plan.n_attn()});

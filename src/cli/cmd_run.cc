@@ -19,17 +19,6 @@
 
 namespace cascade::cli {
 
-namespace {
-
-std::string self_binary() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  check(n > 0, "cannot find this program's path (/proc/self/exe)");
-  return std::string(buf, n);
-}
-
-}  // namespace
-
 void add_run(CLI::App& app) {
   struct Args {
     ModelOptions model;

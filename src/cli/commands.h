@@ -31,6 +31,9 @@ LoadedModel load_with_progress(const ModelOptions& o, bool require_tokenizer = t
 
 void add_plan_options(CLI::App* cmd, PlanSpec& s);
 
+// Path of this executable (node processes are started from it).
+std::string self_binary();
+
 // Prompt, length and sampling, shared by `generate` and `run`.
 struct GenerationArgs {
   std::string prompt;

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -69,6 +71,13 @@ void print_generation(Backend& backend, const Tokenizer& tok, const GenerationAr
   if (nd > 1)
     fprintf(stderr, "decode: %d tokens in %.3f s (%.1f tokens/s)\n", nd - 1, r.decode_seconds,
             (nd - 1) / std::max(r.decode_seconds, 1e-9));
+}
+
+std::string self_binary() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  check(n > 0, "cannot find this program's path (/proc/self/exe)");
+  return std::string(buf, n);
 }
 
 }  // namespace cascade::cli

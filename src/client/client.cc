@@ -145,7 +145,6 @@ void Client::handle(const Message& m, Outbox& out) {
 
 void Client::finish_step() {
   const auto& c = model_.cfg;
-  const int n = step_end_ - step_begin_;
   const int first = want_all_ ? step_begin_ : step_end_ - 1;
   std::vector<float> rows;
   for (int p = first; p < step_end_; ++p) {
@@ -156,7 +155,6 @@ void Client::finish_step() {
   const int nr = step_end_ - first;
   logits_.resize((size_t)nr * c.vocab_size);
   final_logits(model_, rows.data(), nr, logits_.data(), scratch_);
-  (void)n;
 }
 
 }  // namespace cascade

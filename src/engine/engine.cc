@@ -15,6 +15,13 @@ Engine::Engine(const Model& model) : model_(model) {
   std::iota(cache_pos_.begin(), cache_pos_.end(), 0);
 }
 
+void Engine::check_room(int n) const {
+  const int ctx = model_.cfg.context_length;
+  check(n_pos_ + n <= ctx, "context overflow: " + std::to_string(n_pos_ + n) +
+                               " positions but the model's context is " + std::to_string(ctx) +
+                               "; use a shorter prompt or fewer tokens");
+}
+
 void Engine::truncate(int n) {
   check(n >= 0 && n <= n_pos_, "Engine::truncate past the current position");
   n_pos_ = n;
@@ -26,9 +33,7 @@ void Engine::forward(const int32_t* tokens, int n, float* logits_last, float* lo
   for (int i = 0; i < n; ++i)
     check(tokens[i] >= 0 && tokens[i] < c.vocab_size,
           "token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
-  check(n_pos_ + n <= c.context_length,
-        "context overflow: " + std::to_string(n_pos_ + n) + " positions but the model's context is " +
-            std::to_string(c.context_length) + "; use a shorter prompt or fewer tokens");
+  check_room(n);  // before embed_rows reads positions past the context
   h_.resize((size_t)n * c.dim);
   embed_rows(model_, tokens, cache_pos_.data() + n_pos_, n, h_.data());
   run_layers(h_.data(), n, 0, c.n_layers);
@@ -38,9 +43,7 @@ void Engine::forward(const int32_t* tokens, int n, float* logits_last, float* lo
 
 void Engine::run_layers(float* h, int n, int l0, int l1) {
   const auto& c = model_.cfg;
-  check(n_pos_ + n <= c.context_length,
-        "context overflow: " + std::to_string(n_pos_ + n) + " positions but the model's context is " +
-            std::to_string(c.context_length) + "; use a shorter prompt or fewer tokens");
+  check_room(n);
   const int kv = c.kv_dim(), qd = c.q_dim();
   const int total = n_pos_ + n;
   for (int l = l0; l < l1; ++l) {

@@ -50,6 +50,8 @@ class Engine {
   void set_observer(HiddenObserver obs) { observer_ = std::move(obs); }
 
  private:
+  void check_room(int n) const;  // Error unless n more positions fit the context
+
   const Model& model_;
   int n_pos_ = 0;
   std::vector<std::vector<float>> k_cache_, v_cache_;  // per layer [context][kv_dim]
