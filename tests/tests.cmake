@@ -31,3 +31,4 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_S
                    ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin ${CMAKE_BINARY_DIR}/netns_latency.json)
   set_tests_properties(netns_multi_host PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 RUN_SERIAL TRUE)
 endif()
+cascade_test(serve_test cascade_serve cascade_transport)

@@ -18,6 +18,7 @@ void add_bench(CLI::App& app);
 void add_audit(CLI::App& app);
 void add_run(CLI::App& app);
 void add_cert(CLI::App& app);
+void add_serve(CLI::App& app);
 
 // Options shared by subcommands.
 struct ModelOptions {
@@ -30,6 +31,9 @@ void add_model_options(CLI::App* cmd, ModelOptions& o);
 LoadedModel load_with_progress(const ModelOptions& o, bool require_tokenizer = true);
 
 void add_plan_options(CLI::App* cmd, PlanSpec& s);
+
+// "ALPHA,BETA[,C,DELTA]" (the --cascade flag) over `spec`.
+PlanSpec parse_cascade_flag(const std::string& s, PlanSpec spec);
 
 // Path of this executable (node processes are started from it).
 std::string self_binary();

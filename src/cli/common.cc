@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <sstream>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -78,6 +79,27 @@ std::string self_binary() {
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
   check(n > 0, "cannot find this program's path (/proc/self/exe)");
   return std::string(buf, n);
+}
+
+PlanSpec parse_cascade_flag(const std::string& s, PlanSpec spec) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      v.push_back(std::stoi(item));
+    } catch (...) {
+      throw Error("--cascade expects ALPHA,BETA[,C,DELTA] integers, got '" + s + "'");
+    }
+  }
+  check(v.size() == 2 || v.size() == 4, "--cascade expects ALPHA,BETA[,C,DELTA], got '" + s + "'");
+  spec.alpha = v[0];
+  spec.beta = v[1];
+  if (v.size() == 4) {
+    spec.c = v[2];
+    spec.delta = v[3];
+  }
+  return spec;
 }
 
 }  // namespace cascade::cli

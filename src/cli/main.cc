@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   cascade::cli::add_audit(app);
   cascade::cli::add_run(app);
   cascade::cli::add_cert(app);
+  cascade::cli::add_serve(app);
   app.add_subcommand("node", "a CompNode or AttnNode daemon (cascade node --help)");
   try {
     app.parse(argc, argv);
