@@ -60,6 +60,24 @@ void BM_AttentionPrefill(benchmark::State& st) {
 }
 BENCHMARK(BM_AttentionPrefill)->Arg(512)->UseRealTime();
 
+// One AttnNode's share of a 512-token prefill with β = 8: 64 queries over 64
+// keys of interleaved positions. Arg 1: queries passed in chunks of that size
+// (< 16 takes the per-query loop, otherwise the GEMM path).
+void BM_AttentionShard(benchmark::State& st) {
+  const int n = 64, chunk = (int)st.range(0), H = 12, Hkv = 4, hd = 64;
+  auto q = filled((size_t)n * H * hd), k = filled((size_t)n * Hkv * hd), v = filled((size_t)n * Hkv * hd);
+  std::vector<int32_t> qpos(n), kpos(n);
+  for (int i = 0; i < n; ++i) qpos[i] = 3 * i, kpos[i] = 3 * i + 1;
+  std::vector<float> o((size_t)n * H * hd), lse((size_t)n * H);
+  for (auto _ : st) {
+    for (int t = 0; t < n; t += chunk)
+      cascade::attention_partial(o.data() + (size_t)t * H * hd, lse.data() + (size_t)t * H, q.data() + (size_t)t * H * hd,
+                                 qpos.data() + t, chunk, k.data(), v.data(), kpos.data(), n, H, Hkv, hd);
+    benchmark::DoNotOptimize(o.data());
+  }
+}
+BENCHMARK(BM_AttentionShard)->Arg(8)->Arg(64)->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();
