@@ -18,6 +18,7 @@
 #include "tests/backend_compare.h"
 #include "tests/test_util.h"
 #include "transport/local_cluster.h"
+#include "util/error.h"
 
 namespace cascade {
 namespace {
@@ -135,6 +136,21 @@ TEST_P(CascadeEqualsPlain, TinyLlama3RopeScaling) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Prompts, CascadeEqualsPlain, ::testing::Values(1, 7, 100, 500));
+
+// A bad token id is refused before anything changes: the session goes on.
+TEST(CascadeInput, BadTokenIsRefusedAndTheSessionGoesOn) {
+  const Model& m = stories();
+  Plan plan = Plan::make({.alpha = 2, .beta = 3, .c = 2, .delta = 1}, m.cfg);
+  LocalCluster cluster(m, plan);
+  PlainBackend plain(m);
+  std::vector<float> lc, lp;
+  int32_t bad[2] = {1, m.cfg.vocab_size};
+  EXPECT_THROW(cluster.step(bad, 2, false, lc), Error);
+  EXPECT_THROW(plain.step(bad, 2, false, lp), Error);
+  EXPECT_EQ(cluster.position(), 0);
+  EXPECT_EQ(plain.position(), 0);
+  testing::expect_matches_plain(m, cluster, random_prompt(12, m.cfg.vocab_size, 5), 4);
+}
 
 TEST(CascadeGolden, Stories260KGoldensThroughThe72NodePlan) {
   // The goldens' forty_tokens case, through Cascade with α = β = 8.

@@ -45,8 +45,12 @@ void Client::begin_step(const int32_t* tokens, int n, bool want_all_rows, Outbox
   check(n_pos_ + n <= std::min(c.context_length, plan_.horizon()),
         "context overflow: " + std::to_string(n_pos_ + n) + " positions, but the plan covers " +
             std::to_string(std::min(c.context_length, plan_.horizon())));
-  for (int i = 0; i < n; ++i)
-    check(tokens[i] >= 0 && tokens[i] < c.vocab_size, "token id outside the vocabulary");
+  // Embedding first: it rejects bad token ids before any state changes.
+  std::vector<int32_t> pos(n);
+  std::iota(pos.begin(), pos.end(), n_pos_);
+  std::vector<float> h((size_t)n * c.dim);
+  embed_rows(model_, tokens, pos.data(), n, h.data());
+
   ++step_;
   want_all_ = want_all_rows;
   step_begin_ = n_pos_;
@@ -55,10 +59,6 @@ void Client::begin_step(const int32_t* tokens, int n, bool want_all_rows, Outbox
   final_rows_.clear();
 
   // Embedding and the first F blocks never leave the client.
-  std::vector<int32_t> pos(n);
-  std::iota(pos.begin(), pos.end(), step_begin_);
-  std::vector<float> h((size_t)n * c.dim);
-  embed_rows(model_, tokens, pos.data(), n, h.data());
   front_.run_layers(h.data(), n, 0, plan_.front_layers());
 
   // Positions below the head: every block here, never sent anywhere.

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "kernels/kernels.h"
+#include "util/error.h"
 
 namespace cascade {
 
@@ -33,6 +35,14 @@ void norm_rows(const Model& m, float* y, const float* x, const float* w, const f
 
 void embed_rows(const Model& m, const int32_t* tokens, const int32_t* pos, int n, float* h) {
   const int d = m.cfg.dim;
+  // Token ids index the embedding table: the one place every caller (engine,
+  // client, attacks) goes through, so the bounds are checked here.
+  for (int i = 0; i < n; ++i) {
+    check(tokens[i] >= 0 && tokens[i] < m.cfg.vocab_size,
+          "token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
+    check(pos[i] >= 0 && pos[i] < m.cfg.context_length,
+          "position " + std::to_string(pos[i]) + " is outside the model's context");
+  }
   for (int i = 0; i < n; ++i) {
     std::memcpy(h + (size_t)i * d, m.token_embd + (size_t)tokens[i] * d, d * sizeof(float));
     if (m.pos_embd) add_rows(h + (size_t)i * d, m.pos_embd + (size_t)pos[i] * d, d);

@@ -30,6 +30,8 @@ struct RowScratch {
 
 // h[n][dim] = embedding of tokens at absolute positions pos (GPT-2 adds the
 // learned position embedding). Context-free: this is the client's first step.
+// Throws Error on a token id outside the vocabulary or a position outside the
+// context, before writing anything.
 void embed_rows(const Model& m, const int32_t* tokens, const int32_t* pos, int n, float* h);
 
 // q[n][q_dim], k[n][kv_dim], v[n][kv_dim] of block `layer` for residual rows
