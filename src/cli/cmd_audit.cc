@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <numeric>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -112,15 +113,15 @@ void add_audit(CLI::App& app) {
     }
     for (int k = 2; k <= a->coalition; ++k) {
       Plan::Coalition c = plan.worst_coalition(k);
-      std::vector<int> members;
+      std::vector<std::vector<int>> member_views;
       std::string name;
       for (const NodeId& n : c.members) {
-        members.push_back(n.role == Role::kComp ? n.index : plan.alpha() + n.index);  // index in plan.nodes()
+        member_views.push_back(plan.view(n));
         name += (name.empty() ? "" : "+") + n.name(plan.beta());
       }
-      cfg.party_positions.push_back(union_positions(
-          std::vector<std::vector<int>>(cfg.party_positions.begin(), cfg.party_positions.begin() + plan.nodes().size()),
-          members));
+      std::vector<int> everyone(member_views.size());
+      std::iota(everyone.begin(), everyone.end(), 0);
+      cfg.party_positions.push_back(union_positions(member_views, everyone));
       cfg.party_names.push_back(name);
     }
     int last_pct = -1;
