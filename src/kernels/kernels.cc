@@ -136,23 +136,18 @@ inline float exp_shift_sum(float* row, float mx, int n) {
   return sum;
 }
 
-void gemv(float* y, const float* x, const float* W, int in, int out) {
-  // Waking the second thread costs microseconds: only worth it for big W.
-#pragma omp parallel for schedule(static) if ((int64_t)in * out >= (1 << 16))
-  for (int r = 0; r < out; ++r) y[r] = dot(W + (size_t)r * in, x, in);
-}
 
 }  // namespace
 
 int kernel_threads() { return omp_get_max_threads(); }
 
 void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out) {
-  if (n == 1) {
-    gemv(y, x, W, in, out);
-  } else if (n > 1) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y,
-                out);
+  if (n == 1) {  // decode: the bandwidth-bound GEMV of matmul_many
+    matmul_many(x, 1, in, {{y, W, bias, out}});
+    return;
   }
+  if (n <= 0) return;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
   if (bias)
     for (int i = 0; i < n; ++i) add_rows(y + (size_t)i * out, bias, out);
 }
@@ -165,6 +160,7 @@ void matmul_many(const float* x, int n, int in, std::initializer_list<Projection
   const Projection* list = ps.begin();
   int total = 0;
   for (const Projection& p : ps) total += p.out;
+  // Waking the second thread costs microseconds: only worth it for big W.
 #pragma omp parallel for schedule(static) if ((int64_t)in * total >= (1 << 16))
   for (int r = 0; r < total; ++r) {
     int i = 0, row = r;
