@@ -286,13 +286,17 @@ TEST_F(Net, CompNodeRefusesAnotherModel) {
   EXPECT_NE(e.find("comp0 at " + node->address() + " refused the session: model mismatch"), std::string::npos) << e;
 }
 
-// Delivers `env` straight to `address` as the client would.
+// Sends `env` straight to `address` on a Link stream of its own, as `tls`'s
+// owner would, and half-closes: the stream's status says whether the
+// receiver accepted it (OK: queued for the role) or why it refused.
 grpc::Status deliver(const std::string& address, const wire::Envelope& env, const TlsIdentity& tls,
                      int max_bytes = 256 << 20) {
   PeerChannels ch(channel_credentials(tls), {.rpc_deadline = std::chrono::seconds(5), .max_message_bytes = max_bytes});
   auto ctx = ch.context();
-  wire::Ack ack;
-  return ch.stub(address).Deliver(ctx.get(), env, &ack);
+  auto stream = ch.stub(address).Link(ctx.get());
+  stream->Write(env);
+  stream->WritesDone();
+  return stream->Finish();
 }
 
 TEST_F(Net, OutOfPlanRowIsRefusedAndNamed) {
@@ -382,11 +386,16 @@ TEST_F(Net, MalformedPayloadIsRefused) {
   EXPECT_NE(s.error_message().find("attn(0,0) at " + addr + " refused a message: malformed payload: field rows has 31 bytes"),
             std::string::npos)
       << s.error_message();
-  // The session's client hears of it too.
+  // The session's client hears of it too (the node tells it on its own
+  // link, at once), and its next step fails with that account.
+  const auto t0 = Clock::now();
+  while (!victim->error() && seconds_since(t0) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(victim->error().has_value());
+  EXPECT_NE(victim->error()->find("malformed payload"), std::string::npos) << *victim->error();
   int32_t tok = 1;
   std::vector<float> logits;
   const std::string e = error_of([&] { victim->step(&tok, 1, false, logits); });
-  EXPECT_NE(e.find("malformed payload"), std::string::npos) << e;
+  EXPECT_EQ(e, *victim->error());
 }
 
 TEST_F(Net, OversizedMessageIsRefused) {

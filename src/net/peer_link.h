@@ -1,19 +1,24 @@
-// Sending Messages to peers over gRPC: cached channels and an Outbox.
+// Links between parties over gRPC: cached channels, the sending end of a
+// session's links (PeerLinks) and the receiving end (LinkReader).
 //
 // PeerChannels keeps one channel (and stub) per peer address, shared by all
-// sessions of a process, so TLS handshakes happen once per peer. GrpcOutbox
-// is what a role sends into: send() only queues, flush() delivers. A flush
-// sends to distinct peers concurrently but to any one peer in send order, and
-// returns only when every RPC is acked, so per-pair FIFO order holds across
-// flushes too (an Ack means the receiver queued the message). Every RPC has a
-// deadline.
+// sessions of a process, so TLS handshakes happen once per peer. A session
+// sends through PeerLinks: one long-lived `Link` stream per destination,
+// opened on first use, carrying that destination's messages in send order
+// (so per-pair FIFO order holds). send() only converts and queues; it never
+// waits for the network, so a role's next message is built while the last
+// one travels. Unary RPCs (open, close, health) have a deadline; a Link
+// stream lives as long as its session, and a peer that dies or stops
+// answering is found by TCP errors, HTTP/2 keepalive pings and the client's
+// health probe (RemoteCluster) instead.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +31,12 @@
 namespace cascade {
 
 struct LinkOptions {
-  std::chrono::milliseconds rpc_deadline{10000};  // every RPC, every link
+  std::chrono::milliseconds rpc_deadline{10000};  // every unary RPC, every link
   int max_message_bytes = 256 << 20;              // both directions
+  // HTTP/2 keepalive on open Link streams: a peer that does not answer a
+  // ping within keepalive_timeout ends its links with UNAVAILABLE.
+  std::chrono::milliseconds keepalive_time{10000};
+  std::chrono::milliseconds keepalive_timeout{5000};
 };
 
 // Starts a gRPC server for `service` on `listen` with mutual TLS and the
@@ -45,7 +54,7 @@ class PeerChannels {
 
   // The stub for `address` (host:port), created on first use.
   wire::Node::Stub& stub(const std::string& address);
-  // A context with the link's deadline.
+  // A context with the link's deadline, for unary RPCs.
   std::unique_ptr<grpc::ClientContext> context() const;
   const LinkOptions& options() const { return opts_; }
 
@@ -68,19 +77,56 @@ struct SendFailure {
 // own account (naming itself), which is returned as it is.
 std::string describe(const SendFailure& f, int beta, const std::string& reporter);
 
-class GrpcOutbox : public Outbox {
+// The sending end of one session's links.
+class PeerLinks : public Outbox {
  public:
-  GrpcOutbox(PeerChannels& channels, const AddressBook& book) : channels_(channels), book_(book) {}
+  // Called at most once, on a gRPC thread, for the first link that ends
+  // abnormally (the peer is gone or refused a message). Not called for links
+  // ended by close().
+  using FailureHandler = std::function<void(const SendFailure&)>;
 
-  void send(Message m) override { queued_.push_back(std::move(m)); }
-  // Delivers everything queued (see above); the first failure, if any. The
-  // queue is empty afterwards either way.
-  std::optional<SendFailure> flush();
+  PeerLinks(PeerChannels& channels, const AddressBook& book, FailureHandler on_failure);
+  ~PeerLinks();  // close()
+  PeerLinks(const PeerLinks&) = delete;
+  PeerLinks& operator=(const PeerLinks&) = delete;
+
+  // Queues `m` on the link to m.to (opening it on first use). Thread-safe.
+  // Dropped once the link or this object is closed or failed (which has been
+  // or will be reported); a destination without an address fails at once.
+  void send(Message m) override;
+  // Half-closes every link and waits up to `grace` for the peers to take
+  // what is queued; then cancels what remains. Idempotent.
+  void close(std::chrono::milliseconds grace = std::chrono::milliseconds(1000));
 
  private:
+  class Stream;
+  void report(const SendFailure& f);
+
   PeerChannels& channels_;
   const AddressBook& book_;
-  std::vector<Message> queued_;
+  FailureHandler on_failure_;
+  std::mutex mu_;
+  bool closed_ = false;
+  bool reported_ = false;
+  std::map<NodeId, std::unique_ptr<Stream>> streams_;
+};
+
+// The receiving end of a Link stream: reads Envelopes and hands each to
+// `accept`, until the sender half-closes (the stream ends OK) or `accept`
+// refuses one (the stream ends with that status). `accept` runs on a gRPC
+// thread and must not block.
+class LinkReader : public grpc::ServerBidiReactor<wire::Envelope, wire::Ack> {
+ public:
+  using Accept = std::function<grpc::Status(const grpc::CallbackServerContext&, const wire::Envelope&)>;
+  LinkReader(grpc::CallbackServerContext* ctx, Accept accept);
+
+  void OnReadDone(bool ok) override;
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::CallbackServerContext* ctx_;
+  Accept accept_;
+  wire::Envelope env_;
 };
 
 }  // namespace cascade

@@ -49,14 +49,14 @@ std::string identity_name(const NodeId& id) {
   return "?";
 }
 
-std::string peer_common_name(const grpc::ServerContext& ctx) {
+std::string peer_common_name(const grpc::ServerContextBase& ctx) {
   auto auth = ctx.auth_context();
   if (!auth) return "";
   auto names = auth->FindPropertyValues("x509_common_name");
   return names.empty() ? "" : std::string(names.front().data(), names.front().size());
 }
 
-grpc::Status check_peer_is(const grpc::ServerContext& ctx, const NodeId& claimed, int beta,
+grpc::Status check_peer_is(const grpc::ServerContextBase& ctx, const NodeId& claimed, int beta,
                            const std::string& receiver) {
   const std::string cn = peer_common_name(ctx), want = identity_name(claimed);
   if (cn == want) return grpc::Status::OK;

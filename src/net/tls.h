@@ -36,10 +36,10 @@ std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const TlsIdentity&
 std::string identity_name(const NodeId& id);
 
 // The verified common name of the TLS peer of an incoming call ("" if none).
-std::string peer_common_name(const grpc::ServerContext& ctx);
+std::string peer_common_name(const grpc::ServerContextBase& ctx);
 
 // OK, or PERMISSION_DENIED naming both, when the peer is not `claimed`.
-grpc::Status check_peer_is(const grpc::ServerContext& ctx, const NodeId& claimed, int beta,
+grpc::Status check_peer_is(const grpc::ServerContextBase& ctx, const NodeId& claimed, int beta,
                            const std::string& receiver);
 
 }  // namespace cascade

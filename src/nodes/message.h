@@ -56,4 +56,10 @@ class Outbox {
   virtual void send(Message m) = 0;
 };
 
+// An Outbox that keeps what is sent, in send order, for the caller to pass on.
+struct MessageList : Outbox {
+  std::vector<Message> msgs;
+  void send(Message m) override { msgs.push_back(std::move(m)); }
+};
+
 }  // namespace cascade

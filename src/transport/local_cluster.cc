@@ -21,7 +21,7 @@ void LocalCluster::deliver(Message& m, Outbox& out) {
 }
 
 void LocalCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector<float>& logits) {
-  Queue first;
+  MessageList first;
   client_.begin_step(tokens, n, all_rows, first);
   std::vector<Message> wave = std::move(first.msgs);
   while (!wave.empty()) {
@@ -36,7 +36,7 @@ void LocalCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector
       for (Message* m : msgs) rows += m->pos.size() + m->kv_pos.size();
       heavy += rows >= 16;
     }
-    std::vector<Queue> out(groups.size());
+    std::vector<MessageList> out(groups.size());
     std::vector<std::string> errors(groups.size());
     auto run_group = [&](size_t g) {
       try {
@@ -56,7 +56,7 @@ void LocalCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector
     for (const std::string& e : errors)
       if (!e.empty()) throw Error(e);
     wave.clear();
-    for (Queue& q : out)
+    for (MessageList& q : out)
       for (Message& m : q.msgs) wave.push_back(std::move(m));
   }
   check(client_.step_done(), "local cluster stalled: the step did not complete (a protocol bug)");

@@ -32,10 +32,6 @@ class LocalCluster : public Backend {
   const Plan& plan() const { return plan_; }
 
  private:
-  struct Queue : Outbox {
-    std::vector<Message> msgs;
-    void send(Message m) override { msgs.push_back(std::move(m)); }
-  };
   void deliver(Message& m, Outbox& out);  // moves the message into its role
 
   const Plan& plan_;

@@ -9,20 +9,30 @@
 
 namespace cascade {
 
-class NodeServer::Service final : public wire::Node::Service {
+// Link streams are callback-driven (no thread per stream); the unary calls
+// are rare and stay synchronous.
+class NodeServer::Service final : public wire::Node::WithCallbackMethod_Link<wire::Node::Service> {
  public:
   explicit Service(NodeServer& s) : s_(s) {}
 
-  grpc::Status Deliver(grpc::ServerContext* ctx, const wire::Envelope* env, wire::Ack*) override {
-    auto session = s_.find(env->session());
+  grpc::ServerBidiReactor<wire::Envelope, wire::Ack>* Link(grpc::CallbackServerContext* ctx) override {
+    return new LinkReader(ctx, [this](const grpc::CallbackServerContext& c, const wire::Envelope& env) {
+      return accept(c, env);
+    });
+  }
+
+  // Checks one incoming message (session, shape, addressee, sender and its
+  // certificate) and queues it for the session's role.
+  grpc::Status accept(const grpc::CallbackServerContext& ctx, const wire::Envelope& env) {
+    auto session = s_.find(env.session());
     if (!session)
       return {grpc::StatusCode::NOT_FOUND,
-              self_name() + ": no session " + std::to_string(env->session()) + " (never opened, closed, or idle too long)"};
+              self_name() + ": no session " + std::to_string(env.session()) + " (never opened, closed, or idle too long)"};
     if (session->failed())
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     Message m;
     try {
-      m = from_wire(*env);
+      m = from_wire(env);
     } catch (const Error& e) {
       // A malformed message ends the session: the role's state can no longer be trusted.
       const std::string why = session->name() + " refused a message: " + e.what();
@@ -34,7 +44,7 @@ class NodeServer::Service final : public wire::Node::Service {
                                                       m.to.name(session->beta()) + ", not to this node"};
     if (!session->book().count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, session->name() + ": sender is not a party of the session"};
-    if (auto st = check_peer_is(*ctx, m.from, session->beta(), session->name()); !st.ok()) return st;
+    if (auto st = check_peer_is(ctx, m.from, session->beta(), session->name()); !st.ok()) return st;
     if (!session->deliver(std::move(m)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     return grpc::Status::OK;
@@ -93,7 +103,8 @@ class NodeServer::Service final : public wire::Node::Service {
       s_.sessions_.erase(it);
     }
     spdlog::info("{}: session {:016x} closed", s->name(), req->session());
-    return grpc::Status::OK;  // `s` dies here, outside the lock: joins its thread
+    release(std::move(s));  // outside the lock: closing its links may wait
+    return grpc::Status::OK;
   }
 
   grpc::Status Health(grpc::ServerContext*, const wire::HealthRequest*, wire::HealthReply* r) override {
@@ -137,7 +148,7 @@ void NodeServer::shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     sessions.swap(sessions_);
   }
-  sessions.clear();  // joins each session's thread
+  for (auto& [id, s] : sessions) release(std::move(s));
 }
 
 int NodeServer::open_sessions() const {
@@ -171,6 +182,7 @@ void NodeServer::reap_idle() {
         }
       }
     }
+    for (auto& s : idle) release(std::move(s));
   }
 }
 

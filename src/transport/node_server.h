@@ -4,10 +4,11 @@
 // at once, each opened by a client with OpenSession (see NodeSession). A
 // CompNode serves the model it loaded at startup and refuses a session for a
 // model with another SHA-256; an AttnNode loads no weights and takes the
-// model's dimensions from the session setup. Deliver checks the message
-// (size limit, byte lengths, session, sender, addressee), queues it, and
-// acks at once. Sessions are freed on CloseSession or after `idle_timeout`
-// without messages.
+// model's dimensions from the session setup. Each message arriving on a Link
+// stream is checked (size limit, byte lengths, session, sender and its
+// certificate, addressee) and queued for the session's role; a refused one
+// ends that stream with the reason. Sessions are freed on CloseSession or
+// after `idle_timeout` without messages.
 #pragma once
 
 #include <chrono>

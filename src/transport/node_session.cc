@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include "util/error.h"
 
 namespace cascade {
@@ -21,8 +23,7 @@ NodeSession::NodeSession(uint64_t id, NodeId self, const PlanSpec& spec, const M
       cfg_(cfg),
       book_(std::move(book)),
       name_(node_name(self, plan_, book_)),
-      channels_(channels),
-      outbox_(channels, book_) {
+      links_(channels, book_, [this](const SendFailure& f) { fail(describe(f, plan_.beta(), name_)); }) {
   if (self.role == Role::kComp) {
     check(model != nullptr, name_ + ": a CompNode session needs the model");
     comp_ = std::make_unique<CompNode>(*model, plan_, self.index, id);
@@ -30,16 +31,20 @@ NodeSession::NodeSession(uint64_t id, NodeId self, const PlanSpec& spec, const M
     attn_ = std::make_unique<AttnNode>(cfg_, plan_, self.index, id);
   }
   touch();
-  inbox_ = std::make_unique<Inbox>([this](Message& m) { handle(m); });
 }
 
-NodeSession::~NodeSession() { inbox_.reset(); }
+NodeSession::~NodeSession() { links_.close(); }
 
 bool NodeSession::deliver(Message m) {
   if (failed_) return false;
   touch();
-  inbox_->push(std::move(m));
+  std::lock_guard<std::mutex> lock(role_mu_);
+  handle(m);
   return true;
+}
+
+void release(std::shared_ptr<NodeSession> session) {
+  while (session && session.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 std::string NodeSession::failure() const {
@@ -52,15 +57,14 @@ void NodeSession::handle(Message& m) {
   try {
     // The scalar fields stay readable after the move (for the message below).
     if (comp_)
-      comp_->handle(std::move(m), outbox_);
+      comp_->handle(std::move(m), links_);
     else
-      attn_->handle(std::move(m), outbox_);
+      attn_->handle(std::move(m), links_);
   } catch (const std::exception& e) {
     fail(name_ + " failed on a " + msg_type_name(m.type) + " message from " + m.from.name(plan_.beta()) + ": " +
          e.what());
     return;
   }
-  if (auto f = outbox_.flush()) fail(describe(*f, plan_.beta(), name_));
   touch();
 }
 
@@ -71,18 +75,13 @@ void NodeSession::fail(const std::string& reason) {
     failure_ = reason;
   }
   spdlog::warn("session {:016x}: {}", id_, reason);
-  // Tell the client; its own outbox, since the role's may be mid-flush on
-  // the inbox thread.
-  GrpcOutbox out(channels_, book_);
   Message e;
   e.type = MsgType::kError;
   e.from = self_;
   e.to = {Role::kClient, 0};
   e.session = id_;
   e.text = reason;
-  out.send(std::move(e));
-  if (auto f = out.flush())
-    spdlog::warn("session {:016x}: could not report the failure: {}", id_, describe(*f, plan_.beta(), name_));
+  links_.send(std::move(e));  // dropped if the link to the client is what failed
 }
 
 }  // namespace cascade

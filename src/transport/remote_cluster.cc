@@ -45,25 +45,31 @@ std::map<NodeId, grpc::Status> on_every_node(PeerChannels& ch, const AddressBook
 
 }  // namespace
 
-// The client's gRPC endpoint: only Deliver (and Health) mean anything here.
-class RemoteCluster::Service final : public wire::Node::Service {
+// The client's gRPC endpoint: only Link (and Health) mean anything here.
+class RemoteCluster::Service final : public wire::Node::WithCallbackMethod_Link<wire::Node::Service> {
  public:
   explicit Service(RemoteCluster& c) : c_(c) {}
 
-  grpc::Status Deliver(grpc::ServerContext* ctx, const wire::Envelope* env, wire::Ack*) override {
-    if (env->session() != c_.session_)
-      return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(env->session())};
+  grpc::ServerBidiReactor<wire::Envelope, wire::Ack>* Link(grpc::CallbackServerContext* ctx) override {
+    return new LinkReader(ctx, [this](const grpc::CallbackServerContext& c, const wire::Envelope& env) {
+      return accept(c, env);
+    });
+  }
+
+  grpc::Status accept(const grpc::CallbackServerContext& ctx, const wire::Envelope& env) {
+    if (env.session() != c_.session_)
+      return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(env.session())};
     Message m;
     try {
-      m = from_wire(*env);
+      m = from_wire(env);
     } catch (const Error& e) {
       c_.set_error(std::string("client at ") + c_.address_ + " refused a message: " + e.what());
       return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
     }
     if (m.to.role != Role::kClient || !c_.book_.count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, "client: message from or to a party outside the session"};
-    if (auto st = check_peer_is(*ctx, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
-    c_.inbox_->push(std::move(m));
+    if (auto st = check_peer_is(ctx, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
+    c_.handle(m);
     return grpc::Status::OK;
   }
   grpc::Status OpenSession(grpc::ServerContext*, const wire::SessionSetup*, wire::Ack*) override {
@@ -91,7 +97,9 @@ RemoteCluster::RemoteCluster(const Model& model, const Plan& plan, AddressBook n
   for (const NodeId& n : plan_.nodes())
     check(book_.count(n), "remote cluster: no address for " + n.name(plan_.beta()));
   channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
-  inbox_ = std::make_unique<Inbox>([this](Message& m) { handle(m); });
+  links_ = std::make_unique<PeerLinks>(*channels_, book_, [this](const SendFailure& f) {
+    set_error(describe(f, plan_.beta(), "the client"));
+  });
   service_ = std::make_unique<Service>(*this);
   int port = 0;
   server_ = start_tls_server(service_.get(), opts_.tls, opts_.link, opts_.listen, &port);
@@ -103,7 +111,6 @@ RemoteCluster::RemoteCluster(const Model& model, const Plan& plan, AddressBook n
     open_sessions(model);
   } catch (...) {
     server_->Shutdown(std::chrono::system_clock::now());
-    inbox_.reset();
     throw;
   }
 }
@@ -118,8 +125,9 @@ std::unique_ptr<RemoteCluster> RemoteCluster::from_manifest(const Model& model, 
 
 RemoteCluster::~RemoteCluster() {
   close_sessions();
+  // Returns once no callback runs handle() any more.
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  inbox_.reset();  // before the client and channels its thread uses
+  links_.reset();
 }
 
 void RemoteCluster::open_sessions(const Model& model) {
@@ -196,7 +204,7 @@ void RemoteCluster::handle(Message& m) {
     set_error(m.text);
     return;
   }
-  GrpcOutbox out(*channels_, book_);
+  MessageList out;  // sent after unlocking: a failing link reports under mu_
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (error_) return;
@@ -208,7 +216,7 @@ void RemoteCluster::handle(Message& m) {
                m.from.name(plan_.beta()) + ": " + e.what();
     }
   }
-  if (auto f = out.flush()) set_error(describe(*f, plan_.beta(), "the client"));
+  for (Message& o : out.msgs) links_->send(std::move(o));
   cv_.notify_all();
 }
 
@@ -227,14 +235,14 @@ std::optional<std::string> RemoteCluster::probe_nodes() {
 
 void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector<float>& logits) {
   using Clock = std::chrono::steady_clock;
-  GrpcOutbox out(*channels_, book_);
+  MessageList out;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (error_) throw Error(*error_);
     client_.begin_step(tokens, n, all_rows, out);
     last_activity_ = Clock::now();
   }
-  if (auto f = out.flush()) set_error(describe(*f, plan_.beta(), "the client"));
+  for (Message& o : out.msgs) links_->send(std::move(o));
 
   const auto deadline = Clock::now() + opts_.step_deadline;
   std::unique_lock<std::mutex> lock(mu_);

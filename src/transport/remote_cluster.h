@@ -24,7 +24,6 @@
 
 #include "client/backend.h"
 #include "client/client.h"
-#include "net/inbox.h"
 #include "net/manifest.h"
 #include "net/peer_link.h"
 #include "net/tls.h"
@@ -83,9 +82,9 @@ class RemoteCluster : public Backend {
   AddressBook book_;  // nodes and the client
   std::string address_;
   std::unique_ptr<PeerChannels> channels_;
+  std::unique_ptr<PeerLinks> links_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<Inbox> inbox_;
   bool closed_ = false;
 };
 
