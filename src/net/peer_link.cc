@@ -255,6 +255,12 @@ void PeerLinks::report(const SendFailure& f) {
   on_failure_(f);
 }
 
+grpc::ServerUnaryReactor* finish_unary(grpc::CallbackServerContext* ctx, grpc::Status st) {
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  r->Finish(std::move(st));
+  return r;
+}
+
 LinkReader::LinkReader(grpc::CallbackServerContext* ctx, Accept accept) : ctx_(ctx), accept_(std::move(accept)) {
   StartRead(&env_);
 }

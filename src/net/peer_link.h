@@ -45,6 +45,9 @@ struct LinkOptions {
 std::unique_ptr<grpc::Server> start_tls_server(grpc::Service* service, const TlsIdentity& tls,
                                                const LinkOptions& link, const std::string& listen, int* port);
 
+// Ends a callback unary call with `st` (the reactor to return from it).
+grpc::ServerUnaryReactor* finish_unary(grpc::CallbackServerContext* ctx, grpc::Status st);
+
 // Who is reachable where, for one session: every node of the plan and the client.
 using AddressBook = std::map<NodeId, std::string>;
 

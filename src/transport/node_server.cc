@@ -9,11 +9,30 @@
 
 namespace cascade {
 
-// Link streams are callback-driven (no thread per stream); the unary calls
-// are rare and stay synchronous.
-class NodeServer::Service final : public wire::Node::WithCallbackMethod_Link<wire::Node::Service> {
+// Every method is callback-driven: no thread per stream, and no thread
+// pool of a synchronous server polling beside gRPC's own threads (each
+// poller wakes on traffic; on a shared host those wake-ups were a large
+// share of a decode step). Nothing here blocks: a closed session is freed
+// on the reaper thread.
+class NodeServer::Service final : public wire::Node::CallbackService {
  public:
   explicit Service(NodeServer& s) : s_(s) {}
+
+  grpc::ServerUnaryReactor* OpenSession(grpc::CallbackServerContext* ctx, const wire::SessionSetup* req,
+                                        wire::Ack*) override {
+    return finish_unary(ctx, open(*ctx, *req));
+  }
+  grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx, const wire::SessionRef* req,
+                                         wire::Ack*) override {
+    return finish_unary(ctx, close(*req));
+  }
+  grpc::ServerUnaryReactor* Health(grpc::CallbackServerContext* ctx, const wire::HealthRequest*,
+                                   wire::HealthReply* r) override {
+    r->set_role((int32_t)s_.opts_.role);
+    if (s_.opts_.model) r->set_model_sha256(s_.opts_.model->file_sha256);
+    r->set_sessions(s_.open_sessions());
+    return finish_unary(ctx, grpc::Status::OK);
+  }
 
   grpc::ServerBidiReactor<wire::Envelope, wire::Ack>* Link(grpc::CallbackServerContext* ctx) override {
     return new LinkReader(ctx, [this](const grpc::CallbackServerContext& c, const wire::Envelope& env) {
@@ -50,10 +69,11 @@ class NodeServer::Service final : public wire::Node::WithCallbackMethod_Link<wir
     return grpc::Status::OK;
   }
 
-  grpc::Status OpenSession(grpc::ServerContext* ctx, const wire::SessionSetup* req, wire::Ack*) override {
+  grpc::Status open(const grpc::CallbackServerContext& ctx, const wire::SessionSetup& setup) {
+    const wire::SessionSetup* req = &setup;
     const uint64_t id = req->session();
     std::string who = self_name();
-    if (auto st = check_peer_is(*ctx, {Role::kClient, 0}, 1, who); !st.ok()) return st;
+    if (auto st = check_peer_is(ctx, {Role::kClient, 0}, 1, who); !st.ok()) return st;
     try {
       const NodeId self = from_wire(req->self());
       const PlanSpec spec = from_wire(req->plan());
@@ -93,24 +113,17 @@ class NodeServer::Service final : public wire::Node::WithCallbackMethod_Link<wir
     return grpc::Status::OK;
   }
 
-  grpc::Status CloseSession(grpc::ServerContext*, const wire::SessionRef* req, wire::Ack*) override {
+  grpc::Status close(const wire::SessionRef& req) {
     std::shared_ptr<NodeSession> s;
     {
       std::lock_guard<std::mutex> lock(s_.mu_);
-      auto it = s_.sessions_.find(req->session());
+      auto it = s_.sessions_.find(req.session());
       if (it == s_.sessions_.end()) return grpc::Status::OK;  // idempotent
       s = std::move(it->second);
       s_.sessions_.erase(it);
     }
-    spdlog::info("{}: session {:016x} closed", s->name(), req->session());
-    release(std::move(s));  // outside the lock: closing its links may wait
-    return grpc::Status::OK;
-  }
-
-  grpc::Status Health(grpc::ServerContext*, const wire::HealthRequest*, wire::HealthReply* r) override {
-    r->set_role((int32_t)s_.opts_.role);
-    if (s_.opts_.model) r->set_model_sha256(s_.opts_.model->file_sha256);
-    r->set_sessions(s_.open_sessions());
+    spdlog::info("{}: session {:016x} closed", s->name(), req.session());
+    s_.retire(std::move(s));
     return grpc::Status::OK;
   }
 
@@ -129,7 +142,7 @@ NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {
   server_ = start_tls_server(service_.get(), opts_.tls, opts_.link, opts_.listen, &port);
   check(server_ != nullptr && port > 0, "cannot listen on " + opts_.listen + " (address in use or invalid?)");
   address_ = opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(port);
-  reaper_ = std::thread([this] { reap_idle(); });
+  reaper_ = std::thread([this] { reap(); });
 }
 
 NodeServer::~NodeServer() { shutdown(); }
@@ -149,6 +162,8 @@ void NodeServer::shutdown() {
     sessions.swap(sessions_);
   }
   for (auto& [id, s] : sessions) release(std::move(s));
+  for (auto& s : retired_) release(std::move(s));  // the reaper has stopped
+  retired_.clear();
 }
 
 int NodeServer::open_sessions() const {
@@ -162,27 +177,41 @@ std::shared_ptr<NodeSession> NodeServer::find(uint64_t id) const {
   return it == sessions_.end() ? nullptr : it->second;
 }
 
-void NodeServer::reap_idle() {
-  std::unique_lock<std::mutex> lock(reaper_mu_);
+void NodeServer::retire(std::shared_ptr<NodeSession> s) {
+  {
+    std::lock_guard<std::mutex> lock(reaper_mu_);
+    retired_.push_back(std::move(s));
+  }
+  reaper_cv_.notify_all();
+}
+
+void NodeServer::reap() {
   const auto period = std::min<std::chrono::milliseconds>(opts_.idle_timeout / 4 + std::chrono::milliseconds(1),
                                                           std::chrono::milliseconds(1000));
-  while (!reaper_cv_.wait_for(lock, period, [&] { return stopping_; })) {
-    std::vector<std::shared_ptr<NodeSession>> idle;
-    {
+  auto next_scan = NodeSession::Clock::now() + period;
+  std::unique_lock<std::mutex> lock(reaper_mu_);
+  while (!stopping_) {
+    reaper_cv_.wait_until(lock, next_scan, [&] { return stopping_ || !retired_.empty(); });
+    std::vector<std::shared_ptr<NodeSession>> done = std::move(retired_);
+    retired_.clear();
+    const auto now = NodeSession::Clock::now();
+    if (now >= next_scan) {
+      next_scan = now + period;
       std::lock_guard<std::mutex> l(mu_);
-      const auto now = NodeSession::Clock::now();
       for (auto it = sessions_.begin(); it != sessions_.end();) {
         if (now - it->second->last_active() > opts_.idle_timeout) {
           spdlog::info("{}: session {:016x} idle for {} ms, freed", it->second->name(), it->first,
                        (long long)opts_.idle_timeout.count());
-          idle.push_back(std::move(it->second));
+          done.push_back(std::move(it->second));
           it = sessions_.erase(it);
         } else {
           ++it;
         }
       }
     }
-    for (auto& s : idle) release(std::move(s));
+    lock.unlock();
+    for (auto& s : done) release(std::move(s));
+    lock.lock();
   }
 }
 

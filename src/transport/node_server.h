@@ -54,7 +54,10 @@ class NodeServer {
   class Service;
   friend class Service;
   std::shared_ptr<NodeSession> find(uint64_t id) const;
-  void reap_idle();
+  // Hands a closed session to the reaper thread, which frees it.
+  void retire(std::shared_ptr<NodeSession> s);
+  // The reaper: frees retired sessions and those idle too long.
+  void reap();
 
   NodeServerOptions opts_;
   std::string address_;
@@ -63,8 +66,9 @@ class NodeServer {
   std::map<uint64_t, std::shared_ptr<NodeSession>> sessions_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
-  std::mutex reaper_mu_;
+  std::mutex reaper_mu_;  // guards the two below
   std::condition_variable reaper_cv_;
+  std::vector<std::shared_ptr<NodeSession>> retired_;
   bool stopping_ = false;
   std::thread reaper_;
 };

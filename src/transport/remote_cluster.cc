@@ -46,7 +46,7 @@ std::map<NodeId, grpc::Status> on_every_node(PeerChannels& ch, const AddressBook
 }  // namespace
 
 // The client's gRPC endpoint: only Link (and Health) mean anything here.
-class RemoteCluster::Service final : public wire::Node::WithCallbackMethod_Link<wire::Node::Service> {
+class RemoteCluster::Service final : public wire::Node::CallbackService {
  public:
   explicit Service(RemoteCluster& c) : c_(c) {}
 
@@ -72,15 +72,18 @@ class RemoteCluster::Service final : public wire::Node::WithCallbackMethod_Link<
     c_.handle(m);
     return grpc::Status::OK;
   }
-  grpc::Status OpenSession(grpc::ServerContext*, const wire::SessionSetup*, wire::Ack*) override {
-    return {grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions"};
+  grpc::ServerUnaryReactor* OpenSession(grpc::CallbackServerContext* ctx, const wire::SessionSetup*,
+                                        wire::Ack*) override {
+    return finish_unary(ctx, {grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions"});
   }
-  grpc::Status CloseSession(grpc::ServerContext*, const wire::SessionRef*, wire::Ack*) override {
-    return {grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions"};
+  grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx, const wire::SessionRef*,
+                                         wire::Ack*) override {
+    return finish_unary(ctx, {grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions"});
   }
-  grpc::Status Health(grpc::ServerContext*, const wire::HealthRequest*, wire::HealthReply* r) override {
+  grpc::ServerUnaryReactor* Health(grpc::CallbackServerContext* ctx, const wire::HealthRequest*,
+                                   wire::HealthReply* r) override {
     r->set_role((int32_t)Role::kClient);
-    return grpc::Status::OK;
+    return finish_unary(ctx, grpc::Status::OK);
   }
 
  private:
