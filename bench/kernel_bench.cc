@@ -2,6 +2,8 @@
 // the decode GEMV (bandwidth-bound), the prefill GEMM, and partial attention.
 #include <benchmark/benchmark.h>
 
+#include <cblas.h>
+
 #include <random>
 #include <vector>
 
@@ -42,6 +44,28 @@ void BM_Gemm(benchmark::State& st) {
                                               benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Gemm)->Arg(64)->Arg(512)->UseRealTime();
+
+// The MLP down projection (2048 -> 768) on n rows: matmul, which for few
+// rows computes Yᵀ = W·Xᵀ, against OpenBLAS called the usual way (arg 1 = 1).
+// Sixteen weight matrices in turn, so W is not cache-resident, as in a model.
+void BM_GemmDown(benchmark::State& st) {
+  const int n = (int)st.range(0), in = 2048, out = 768, n_w = 16;
+  const bool usual = st.range(1) == 1;
+  auto W = filled((size_t)n_w * in * out), x = filled((size_t)n * in);
+  std::vector<float> y((size_t)n * out);
+  int w = 0;
+  for (auto _ : st) {
+    const float* Wi = W.data() + (size_t)(w++ % n_w) * in * out;
+    if (usual)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x.data(), in, Wi, in, 0.0f, y.data(), out);
+    else
+      cascade::matmul(y.data(), x.data(), Wi, nullptr, n, in, out);
+    benchmark::DoNotOptimize(y.data());
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * in * out * st.iterations() / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_GemmDown)->Args({64, 0})->Args({64, 1})->UseRealTime();
 
 void BM_AttentionPrefill(benchmark::State& st) {
   const int n = (int)st.range(0), H = 12, Hkv = 4, hd = 64;

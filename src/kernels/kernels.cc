@@ -147,7 +147,20 @@ void matmul(float* y, const float* x, const float* W, const float* bias, int n, 
     return;
   }
   if (n <= 0) return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+  if (n <= 128 && in >= 2048) {
+    // Few rows over a long input (the MLP down projection on one CompNode's
+    // share of a prefill): OpenBLAS repacks W on every call, and for this
+    // shape it is faster to compute Yᵀ = W·Xᵀ and transpose the small
+    // result. Measured on one core at 64×768×2048: 84 vs 71 GFLOP/s
+    // (32 rows: 73 vs 53; 128: 90 vs 86); at in = 1536 it is slower.
+    thread_local std::vector<float> yt;
+    yt.resize((size_t)n * out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, n, in, 1.0f, W, in, x, in, 0.0f, yt.data(), n);
+    for (int o = 0; o < out; ++o)
+      for (int i = 0; i < n; ++i) y[(size_t)i * out + o] = yt[(size_t)o * n + i];
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+  }
   if (bias)
     for (int i = 0; i < n; ++i) add_rows(y + (size_t)i * out, bias, out);
 }
