@@ -398,6 +398,44 @@ TEST_F(Net, MalformedPayloadIsRefused) {
   EXPECT_EQ(e, *victim->error());
 }
 
+// A refusal travels back on the sender's link at once: the session vanishes
+// from one AttnNode (as if reaped), so the next message for it is refused
+// with NOT_FOUND, and the client hears which node refused and why long
+// before any deadline (without the report, the step would wait for its 15 s
+// deadline: the node still answers health checks).
+TEST_F(Net, RefusedMessageIsReportedAtOnce) {
+  const Model& m = stories();
+  const Plan p = plan(2, 2, 0, 2, 1, -1);
+  auto victim = cluster_->connect(m, p, quick());
+  auto bystander = cluster_->connect(m, p, quick());
+  std::vector<float> logits;
+  auto prompt = random_prompt(20, m.cfg.vocab_size, 13);
+  victim->step(prompt.data(), (int)prompt.size(), false, logits);
+  const NodeId gone{Role::kAttn, 0};
+  const std::string addr = victim->book().at(gone);
+  {
+    PeerChannels ch(channel_credentials(cluster_->client_identity()), {.rpc_deadline = std::chrono::seconds(5)});
+    auto ctx = ch.context();
+    wire::SessionRef ref;
+    ref.set_session(victim->session());
+    wire::Ack ack;
+    ASSERT_TRUE(ch.stub(addr).CloseSession(ctx.get(), ref, &ack).ok());
+  }
+  int32_t tok = argmax(logits.data(), m.cfg.vocab_size);
+  const auto t0 = Clock::now();
+  const std::string e = error_of([&] {
+    for (int i = 0; i < 8; ++i) {  // the decode positions' shards rotate: attn(0,0) soon has work
+      victim->step(&tok, 1, false, logits);
+      tok = argmax(logits.data(), m.cfg.vocab_size);
+    }
+  });
+  std::printf("[ net      ] after %.2f s: %s\n", seconds_since(t0), e.c_str());
+  EXPECT_LT(seconds_since(t0), 3.0);
+  EXPECT_NE(e.find("attn(0,0) at " + addr + " refused the message"), std::string::npos) << e;
+  EXPECT_NE(e.find("no session"), std::string::npos) << e;
+  compare(*bystander, 20, 8, 13);
+}
+
 TEST_F(Net, OversizedMessageIsRefused) {
   // A node with a 1 MiB limit; a 2 MiB message is refused before it is read.
   auto node = in_process_node(Role::kAttn, cluster_->client_identity(), nullptr, 1 << 20);
