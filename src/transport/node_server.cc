@@ -69,27 +69,26 @@ class NodeServer::Service final : public wire::Node::CallbackService {
     return grpc::Status::OK;
   }
 
-  grpc::Status open(const grpc::CallbackServerContext& ctx, const wire::SessionSetup& setup) {
-    const wire::SessionSetup* req = &setup;
-    const uint64_t id = req->session();
+  grpc::Status open(const grpc::CallbackServerContext& ctx, const wire::SessionSetup& req) {
+    const uint64_t id = req.session();
     std::string who = self_name();
     if (auto st = check_peer_is(ctx, {Role::kClient, 0}, 1, who); !st.ok()) return st;
     try {
-      const NodeId self = from_wire(req->self());
-      const PlanSpec spec = from_wire(req->plan());
+      const NodeId self = from_wire(req.self());
+      const PlanSpec spec = from_wire(req.plan());
       const int beta = std::max(1, spec.beta);
       AddressBook book;
-      for (const auto& p : req->peers()) book[from_wire(p.id())] = p.address();
+      for (const auto& p : req.peers()) book[from_wire(p.id())] = p.address();
       if (book.count(self)) who = self.name(beta) + " at " + book[self];
       check(id != 0, "session id 0 is reserved");
       check(self.role == s_.opts_.role, "this node serves " + std::string(role_name(s_.opts_.role)) +
                                             " sessions, not " + role_name(self.role));
-      ModelConfig cfg = from_wire(req->dims());
+      ModelConfig cfg = from_wire(req.dims());
       if (s_.opts_.role == Role::kComp) {
         const Model& m = *s_.opts_.model;
-        check(req->model_sha256() == m.file_sha256,
+        check(req.model_sha256() == m.file_sha256,
               "model mismatch: this node serves the model with SHA-256 " + m.file_sha256 + ", the session wants " +
-                  req->model_sha256() + "; start the node with the client's model file");
+                  req.model_sha256() + "; start the node with the client's model file");
         cfg = m.cfg;  // the node's own, identical by the hash
       } else {
         validate_config(cfg);

@@ -2,10 +2,11 @@
 // links to the session's peers.
 //
 // A message is handled on the gRPC thread that read it, one at a time (the
-// role is a single-threaded state machine), in arrival order per sender;
-// handing it to a thread of its own cost a wake-up per message, which on a
-// shared host was a fifth of a decode step. What the role sends goes
-// straight onto the session's Link streams, without waiting. The first failure — the role throws
+// role is a single-threaded state machine), in arrival order per sender: a
+// thread of its own would add a wake-up to every message, and wake-ups are
+// what messages cost on a shared host (docs/PERFORMANCE.md). What the role
+// sends goes straight onto the session's Link streams, without waiting.
+// The first failure — the role throws
 // (a plan violation, a malformed message) or a send fails — is reported to
 // the session's client as a kError message naming this node and the reason,
 // and the session stops handling messages (it is torn down: the server frees
