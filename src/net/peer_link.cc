@@ -261,7 +261,8 @@ grpc::ServerUnaryReactor* finish_unary(grpc::CallbackServerContext* ctx, grpc::S
   return r;
 }
 
-LinkReader::LinkReader(grpc::CallbackServerContext* ctx, Accept accept) : ctx_(ctx), accept_(std::move(accept)) {
+LinkReader::LinkReader(grpc::CallbackServerContext* ctx, Accept accept)
+    : peer_cn_(peer_common_name(*ctx)), accept_(std::move(accept)) {
   StartRead(&env_);
 }
 
@@ -270,7 +271,7 @@ void LinkReader::OnReadDone(bool ok) {
     Finish(grpc::Status::OK);
     return;
   }
-  grpc::Status st = accept_(*ctx_, env_);
+  grpc::Status st = accept_(peer_cn_, env_);
   if (!st.ok()) {
     Finish(st);
     return;

@@ -114,20 +114,21 @@ class PeerLinks : public Outbox {
   std::map<NodeId, std::unique_ptr<Stream>> streams_;
 };
 
-// The receiving end of a Link stream: reads Envelopes and hands each to
-// `accept`, until the sender half-closes (the stream ends OK) or `accept`
-// refuses one (the stream ends with that status). `accept` runs on a gRPC
-// thread and must not block.
+// The receiving end of a Link stream: reads Envelopes and hands each, with
+// the sender's verified certificate name (read once: it cannot change within
+// a stream), to `accept`, until the sender half-closes (the stream ends OK)
+// or `accept` refuses one (the stream ends with that status). `accept` runs
+// on a gRPC thread and must not block.
 class LinkReader : public grpc::ServerBidiReactor<wire::Envelope, wire::Ack> {
  public:
-  using Accept = std::function<grpc::Status(const grpc::CallbackServerContext&, const wire::Envelope&)>;
+  using Accept = std::function<grpc::Status(const std::string& peer_cn, const wire::Envelope&)>;
   LinkReader(grpc::CallbackServerContext* ctx, Accept accept);
 
   void OnReadDone(bool ok) override;
   void OnDone() override { delete this; }
 
  private:
-  grpc::CallbackServerContext* ctx_;
+  const std::string peer_cn_;
   Accept accept_;
   wire::Envelope env_;
 };

@@ -38,8 +38,9 @@ std::string identity_name(const NodeId& id);
 // The verified common name of the TLS peer of an incoming call ("" if none).
 std::string peer_common_name(const grpc::ServerContextBase& ctx);
 
-// OK, or PERMISSION_DENIED naming both, when the peer is not `claimed`.
-grpc::Status check_peer_is(const grpc::ServerContextBase& ctx, const NodeId& claimed, int beta,
+// OK, or PERMISSION_DENIED naming both, when the peer whose verified common
+// name is `peer_cn` (peer_common_name) is not `claimed`.
+grpc::Status check_peer_is(const std::string& peer_cn, const NodeId& claimed, int beta,
                            const std::string& receiver);
 
 }  // namespace cascade

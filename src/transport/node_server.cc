@@ -35,14 +35,14 @@ class NodeServer::Service final : public wire::Node::CallbackService {
   }
 
   grpc::ServerBidiReactor<wire::Envelope, wire::Ack>* Link(grpc::CallbackServerContext* ctx) override {
-    return new LinkReader(ctx, [this](const grpc::CallbackServerContext& c, const wire::Envelope& env) {
-      return accept(c, env);
+    return new LinkReader(ctx, [this](const std::string& peer_cn, const wire::Envelope& env) {
+      return accept(peer_cn, env);
     });
   }
 
   // Checks one incoming message (session, shape, addressee, sender and its
-  // certificate) and queues it for the session's role.
-  grpc::Status accept(const grpc::CallbackServerContext& ctx, const wire::Envelope& env) {
+  // certificate) and hands it to the session's role.
+  grpc::Status accept(const std::string& peer_cn, const wire::Envelope& env) {
     auto session = s_.find(env.session());
     if (!session)
       return {grpc::StatusCode::NOT_FOUND,
@@ -63,7 +63,7 @@ class NodeServer::Service final : public wire::Node::CallbackService {
                                                       m.to.name(session->beta()) + ", not to this node"};
     if (!session->book().count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, session->name() + ": sender is not a party of the session"};
-    if (auto st = check_peer_is(ctx, m.from, session->beta(), session->name()); !st.ok()) return st;
+    if (auto st = check_peer_is(peer_cn, m.from, session->beta(), session->name()); !st.ok()) return st;
     if (!session->deliver(std::move(m)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     return grpc::Status::OK;
@@ -72,7 +72,7 @@ class NodeServer::Service final : public wire::Node::CallbackService {
   grpc::Status open(const grpc::CallbackServerContext& ctx, const wire::SessionSetup& req) {
     const uint64_t id = req.session();
     std::string who = self_name();
-    if (auto st = check_peer_is(ctx, {Role::kClient, 0}, 1, who); !st.ok()) return st;
+    if (auto st = check_peer_is(peer_common_name(ctx), {Role::kClient, 0}, 1, who); !st.ok()) return st;
     try {
       const NodeId self = from_wire(req.self());
       const PlanSpec spec = from_wire(req.plan());

@@ -51,12 +51,12 @@ class RemoteCluster::Service final : public wire::Node::CallbackService {
   explicit Service(RemoteCluster& c) : c_(c) {}
 
   grpc::ServerBidiReactor<wire::Envelope, wire::Ack>* Link(grpc::CallbackServerContext* ctx) override {
-    return new LinkReader(ctx, [this](const grpc::CallbackServerContext& c, const wire::Envelope& env) {
-      return accept(c, env);
+    return new LinkReader(ctx, [this](const std::string& peer_cn, const wire::Envelope& env) {
+      return accept(peer_cn, env);
     });
   }
 
-  grpc::Status accept(const grpc::CallbackServerContext& ctx, const wire::Envelope& env) {
+  grpc::Status accept(const std::string& peer_cn, const wire::Envelope& env) {
     if (env.session() != c_.session_)
       return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(env.session())};
     Message m;
@@ -68,7 +68,7 @@ class RemoteCluster::Service final : public wire::Node::CallbackService {
     }
     if (m.to.role != Role::kClient || !c_.book_.count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, "client: message from or to a party outside the session"};
-    if (auto st = check_peer_is(ctx, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
+    if (auto st = check_peer_is(peer_cn, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
     c_.handle(m);
     return grpc::Status::OK;
   }
