@@ -45,27 +45,36 @@ void BM_Gemm(benchmark::State& st) {
 }
 BENCHMARK(BM_Gemm)->Arg(64)->Arg(512)->UseRealTime();
 
-// The MLP down projection (2048 -> 768) on n rows: matmul, which for few
-// rows computes Yᵀ = W·Xᵀ, against OpenBLAS called the usual way (arg 1 = 1).
-// Sixteen weight matrices in turn, so W is not cache-resident, as in a model.
-void BM_GemmDown(benchmark::State& st) {
-  const int n = (int)st.range(0), in = 2048, out = 768, n_w = 16;
-  const bool usual = st.range(1) == 1;
+// The prefill GEMM on n rows, in -> out: matmul over W packed in panels
+// (what the engine and the CompNodes use) against OpenBLAS sgemm, which packs
+// W on every call (last arg 1). Sixteen weight matrices in turn, so W is not
+// cache-resident, as in a model. Run with OMP_NUM_THREADS=1 for one core.
+void BM_GemmPanels(benchmark::State& st) {
+  const int n = (int)st.range(0), in = (int)st.range(1), out = (int)st.range(2), n_w = 16;
+  const bool openblas = st.range(3) == 1;
   auto W = filled((size_t)n_w * in * out), x = filled((size_t)n * in);
-  std::vector<float> y((size_t)n * out);
+  std::vector<float> panels(W.size()), y((size_t)n * out);
+  for (int w = 0; w < n_w; ++w)
+    cascade::pack_panels(panels.data() + (size_t)w * in * out, W.data() + (size_t)w * in * out, out, in);
   int w = 0;
   for (auto _ : st) {
-    const float* Wi = W.data() + (size_t)(w++ % n_w) * in * out;
-    if (usual)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x.data(), in, Wi, in, 0.0f, y.data(), out);
+    const size_t off = (size_t)(w++ % n_w) * in * out;
+    if (openblas)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x.data(), in, W.data() + off, in, 0.0f,
+                  y.data(), out);
     else
-      cascade::matmul(y.data(), x.data(), Wi, nullptr, n, in, out);
+      cascade::matmul(y.data(), x.data(), W.data() + off, nullptr, n, in, out, panels.data() + off);
     benchmark::DoNotOptimize(y.data());
   }
   st.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * in * out * st.iterations() / 1e9,
                                               benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_GemmDown)->Args({64, 0})->Args({64, 1})->UseRealTime();
+BENCHMARK(BM_GemmPanels)
+    ->Args({64, 768, 768, 0})->Args({64, 768, 768, 1})
+    ->Args({64, 768, 2048, 0})->Args({64, 768, 2048, 1})
+    ->Args({64, 2048, 768, 0})->Args({64, 2048, 768, 1})
+    ->Args({512, 768, 768, 0})->Args({512, 768, 768, 1})
+    ->UseRealTime();
 
 void BM_AttentionPrefill(benchmark::State& st) {
   const int n = (int)st.range(0), H = 12, Hkv = 4, hd = 64;

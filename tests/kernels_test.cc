@@ -81,6 +81,36 @@ TEST(Kernels, NoVisibleKeysGivesZeroAndNegInfNotNaN) {
   for (float x : m) EXPECT_EQ(x, 0.0f);
 }
 
+// The panel GEMM against a double-precision reference: row counts around its
+// 12-row tile, inputs across its 256-wide blocks, several panels; and each
+// row's result independent of the other rows in the call (what makes a
+// CompNode's rows equal the plaintext engine's).
+TEST(Kernels, PanelGemmMatchesReferenceForAnyRowCount) {
+  std::mt19937 rng(7);
+  for (int in : {5, 67, 300, 520})
+    for (int out : {kPanel, 3 * kPanel}) {
+      auto W = randn((size_t)in * out, rng), b = randn(out, rng);
+      std::vector<float> panels((size_t)in * out);
+      pack_panels(panels.data(), W.data(), out, in);
+      for (int n : {2, 11, 12, 13, 25, 64}) {
+        auto x = randn((size_t)n * in, rng);
+        std::vector<float> y((size_t)n * out), y_last(out);
+        matmul(y.data(), x.data(), W.data(), b.data(), n, in, out, panels.data());
+        // The last row again, with another row beside it.
+        std::vector<float> two((size_t)2 * in), y_two((size_t)2 * out);
+        std::copy(x.begin() + (size_t)(n - 1) * in, x.end(), two.begin());
+        matmul(y_two.data(), two.data(), W.data(), b.data(), 2, in, out, panels.data());
+        for (int i = 0; i < n; ++i)
+          for (int r = 0; r < out; ++r) {
+            double ref = b[r];
+            for (int j = 0; j < in; ++j) ref += (double)W[(size_t)r * in + j] * x[(size_t)i * in + j];
+            ASSERT_NEAR(y[(size_t)i * out + r], ref, 1e-4) << "in=" << in << " out=" << out << " n=" << n;
+          }
+        for (int r = 0; r < out; ++r) EXPECT_EQ(y_two[r], y[(size_t)(n - 1) * out + r]);
+      }
+    }
+}
+
 TEST(Kernels, MatmulGemvAndGemmAgree) {
   std::mt19937 rng(3);
   const int in = 67, out = 45, n = 5;

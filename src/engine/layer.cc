@@ -56,7 +56,9 @@ void block_qkv(const Model& m, int layer, const float* h, const int32_t* pos, in
   s.ensure(c, n);
   norm_rows(m, s.xb.data(), h, w.attn_norm, w.attn_norm_b, n);
   matmul_many(s.xb.data(), n, c.dim,
-              {{q, w.wq, w.bq, c.q_dim()}, {k, w.wk, w.bk, c.kv_dim()}, {v, w.wv, w.bv, c.kv_dim()}});
+              {{q, w.wq, w.bq, c.q_dim(), w.wq_panels},
+               {k, w.wk, w.bk, c.kv_dim(), w.wk_panels},
+               {v, w.wv, w.bv, c.kv_dim(), w.wv_panels}});
   if (c.rope_style != RopeStyle::kNone) {
     rope(q, pos, n, c.n_heads, c.head_dim, s.inv_freq.data(), (int)c.rope_style);
     rope(k, pos, n, c.n_kv_heads, c.head_dim, s.inv_freq.data(), (int)c.rope_style);
@@ -68,18 +70,19 @@ void block_finish(const Model& m, int layer, float* h, const float* o, int n, Ro
   const auto& w = m.layers[layer];
   s.ensure(c, n);
   const int64_t rows_d = (int64_t)n * c.dim, rows_h = (int64_t)n * c.hidden_dim;
-  matmul(s.xb2.data(), o, w.wo, w.bo, n, c.q_dim(), c.dim);
+  matmul(s.xb2.data(), o, w.wo, w.bo, n, c.q_dim(), c.dim, w.wo_panels);
   add_rows(h, s.xb2.data(), rows_d);
   norm_rows(m, s.xb.data(), h, w.ffn_norm, w.ffn_norm_b, n);
   if (c.arch == Arch::kGPT2) {
-    matmul(s.hb.data(), s.xb.data(), w.w_up, w.b_up, n, c.dim, c.hidden_dim);
+    matmul(s.hb.data(), s.xb.data(), w.w_up, w.b_up, n, c.dim, c.hidden_dim, w.w_up_panels);
     gelu(s.hb.data(), rows_h);
   } else {
     matmul_many(s.xb.data(), n, c.dim,
-                {{s.hb.data(), w.w_gate, nullptr, c.hidden_dim}, {s.hb2.data(), w.w_up, w.b_up, c.hidden_dim}});
+                {{s.hb.data(), w.w_gate, nullptr, c.hidden_dim, w.w_gate_panels},
+                 {s.hb2.data(), w.w_up, w.b_up, c.hidden_dim, w.w_up_panels}});
     swiglu(s.hb.data(), s.hb.data(), s.hb2.data(), rows_h);
   }
-  matmul(s.xb2.data(), s.hb.data(), w.w_down, w.b_down, n, c.hidden_dim, c.dim);
+  matmul(s.xb2.data(), s.hb.data(), w.w_down, w.b_down, n, c.hidden_dim, c.dim, w.w_down_panels);
   add_rows(h, s.xb2.data(), rows_d);
 }
 

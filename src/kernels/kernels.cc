@@ -141,33 +141,110 @@ inline float exp_shift_sum(float* row, float mx, int n) {
 
 int kernel_threads() { return omp_get_max_threads(); }
 
-void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out) {
+void pack_panels(float* panels, const float* W, int out, int in) {
+  for (int p = 0; p < out / kPanel; ++p)
+    for (int k = 0; k < in; ++k)
+      for (int j = 0; j < kPanel; ++j)
+        panels[((size_t)p * in + k) * kPanel + j] = W[(size_t)(p * kPanel + j) * in + k];
+}
+
+namespace {
+
+// MR rows of y (stride ldy) for one panel's kPanel outputs, over inputs
+// [k0, k1): y = (k0 == 0 ? 0 : y) + x[:, k0:k1] · panel[k0:k1]. The whole
+// tile stays in registers (AVX-512: 2·MR accumulators) while the panel's
+// rows stream through once.
+template <int MR>
+void panel_tile(float* y, int ldy, const float* x, int ldx, const float* panel, int k0, int k1) {
+#if defined(__AVX512F__)
+  __m512 a0[MR], a1[MR];
+  for (int i = 0; i < MR; ++i) {
+    a0[i] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(y + (size_t)i * ldy);
+    a1[i] = k0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(y + (size_t)i * ldy + 16);
+  }
+  const float* p = panel + (size_t)k0 * kPanel;
+  for (int k = k0; k < k1; ++k, p += kPanel) {
+    const __m512 w0 = _mm512_loadu_ps(p), w1 = _mm512_loadu_ps(p + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xb = _mm512_set1_ps(x[(size_t)i * ldx + k]);
+      a0[i] = _mm512_fmadd_ps(xb, w0, a0[i]);
+      a1[i] = _mm512_fmadd_ps(xb, w1, a1[i]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    _mm512_storeu_ps(y + (size_t)i * ldy, a0[i]);
+    _mm512_storeu_ps(y + (size_t)i * ldy + 16, a1[i]);
+  }
+#else
+  float acc[MR][kPanel];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kPanel; ++j) acc[i][j] = k0 == 0 ? 0.0f : y[(size_t)i * ldy + j];
+  for (int k = k0; k < k1; ++k) {
+    const float* p = panel + (size_t)k * kPanel;
+    for (int i = 0; i < MR; ++i) {
+      const float xv = x[(size_t)i * ldx + k];
+      for (int j = 0; j < kPanel; ++j) acc[i][j] += xv * p[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kPanel; ++j) y[(size_t)i * ldy + j] = acc[i][j];
+#endif
+}
+
+// panel_tile for the last rows < 12 of a call.
+void panel_tile_rest(int rows, float* y, int ldy, const float* x, int ldx, const float* panel, int k0, int k1) {
+  switch (rows) {
+#define CASCADE_REST(R) \
+  case R: panel_tile<R>(y, ldy, x, ldx, panel, k0, k1); break;
+    CASCADE_REST(1) CASCADE_REST(2) CASCADE_REST(3) CASCADE_REST(4) CASCADE_REST(5) CASCADE_REST(6)
+    CASCADE_REST(7) CASCADE_REST(8) CASCADE_REST(9) CASCADE_REST(10) CASCADE_REST(11)
+#undef CASCADE_REST
+  }
+}
+
+// y[n][out] = x[n][in] · W^T from W's panels. Inputs go in blocks of kBlock
+// so a panel block (kBlock·kPanel floats, 32 KiB) stays in L1 while every
+// row tile uses it. Measured on one core against OpenBLAS sgemm (which packs
+// W per call), 16 weight matrices in turn (kernel_bench BM_GemmPanels): 64
+// rows 768→768 99 vs 82 GFLOP/s, 768→2048 96 vs 81, 2048→768 85 vs 70; 512
+// rows 108 vs 102; on both cores at 512 rows 203 vs 203.
+void gemm_panels(float* y, const float* x, const float* panels, int n, int in, int out) {
+  constexpr int kRows = 12, kBlock = 256;
+  const int n_panels = out / kPanel;
+#pragma omp parallel for schedule(dynamic, 1) if (!omp_in_parallel() && (int64_t)n * in * out >= (1 << 20))
+  for (int p = 0; p < n_panels; ++p) {
+    const float* panel = panels + (size_t)p * in * kPanel;
+    for (int k0 = 0; k0 < in; k0 += kBlock) {
+      const int k1 = std::min(in, k0 + kBlock);
+      int i = 0;
+      for (; i + kRows <= n; i += kRows)
+        panel_tile<kRows>(y + (size_t)i * out + p * kPanel, out, x + (size_t)i * in, in, panel, k0, k1);
+      if (i < n) panel_tile_rest(n - i, y + (size_t)i * out + p * kPanel, out, x + (size_t)i * in, in, panel, k0, k1);
+    }
+  }
+}
+
+}  // namespace
+
+void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out,
+            const float* panels) {
   if (n == 1) {  // decode: the bandwidth-bound GEMV of matmul_many
     matmul_many(x, 1, in, {{y, W, bias, out}});
     return;
   }
   if (n <= 0) return;
-  if (n <= 128 && in >= 2048) {
-    // Few rows over a long input (the MLP down projection on one CompNode's
-    // share of a prefill): OpenBLAS repacks W on every call, and for this
-    // shape it is faster to compute Yᵀ = W·Xᵀ and transpose the small
-    // result. Measured on one core at 64×768×2048: 84 vs 71 GFLOP/s
-    // (32 rows: 73 vs 53; 128: 90 vs 86); at in = 1536 it is slower.
-    thread_local std::vector<float> yt;
-    yt.resize((size_t)n * out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, n, in, 1.0f, W, in, x, in, 0.0f, yt.data(), n);
-    for (int o = 0; o < out; ++o)
-      for (int i = 0; i < n; ++i) y[(size_t)i * out + o] = yt[(size_t)o * n + i];
-  } else {
+  if (panels)
+    gemm_panels(y, x, panels, n, in, out);
+  else
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
-  }
   if (bias)
     for (int i = 0; i < n; ++i) add_rows(y + (size_t)i * out, bias, out);
 }
 
 void matmul_many(const float* x, int n, int in, std::initializer_list<Projection> ps) {
   if (n != 1) {
-    for (const Projection& p : ps) matmul(p.y, x, p.W, p.bias, n, in, p.out);
+    for (const Projection& p : ps) matmul(p.y, x, p.W, p.bias, n, in, p.out, p.panels);
     return;
   }
   const Projection* list = ps.begin();

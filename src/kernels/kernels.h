@@ -11,9 +11,21 @@
 
 namespace cascade {
 
+// Weights packed for the prefill GEMM: W[out][in] cut into panels of
+// kPanel consecutive outputs, each panel stored [in][kPanel] (one panel row
+// per input index), panels one after another: out·in floats, out % kPanel
+// == 0. Packed once at load (Model::pack_weights), so no GEMM repacks W on
+// every call as OpenBLAS does — which costs most when a CompNode has few rows.
+constexpr int kPanel = 32;
+void pack_panels(float* panels, const float* W, int out, int in);
+
 // y[n][out] = x[n][in] · W[out][in]^T (+ bias[out] if not null).
-// OpenBLAS sgemm for n > 1; a bandwidth-bound two-thread GEMV for n == 1.
-void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out);
+// n == 1: a bandwidth-bound two-thread GEMV over W. n > 1: our GEMM over
+// `panels` (W packed by pack_panels) when given, else OpenBLAS sgemm on W.
+// The panel GEMM sums each output in the same order for any n, so a row's
+// result does not depend on which other rows share the call.
+void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out,
+            const float* panels = nullptr);
 
 // One projection of matmul_many: y[n][out] = x · W[out][in]^T (+ bias).
 struct Projection {
@@ -21,6 +33,7 @@ struct Projection {
   const float* W;
   const float* bias;
   int out;
+  const float* panels = nullptr;  // W packed, or null
 };
 
 // Several projections of the same rows (Q, K, V; or gate, up). The result is

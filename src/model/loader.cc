@@ -39,14 +39,20 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
     Vocab v;
     load_gguf_model(path, out.model, v, opts.require_tokenizer);
     if (!v.tokens.empty()) out.vocab = std::move(v);
-    if (!opts.map_weights) out.model.copy_weights_to_huge_pages();
+    if (!opts.map_weights) {
+      out.model.copy_weights_to_huge_pages();
+      out.model.pack_weights();
+    }
     return out;
   }
   if (!looks_like_llama2c(path))
     throw Error("'" + path + "' is neither a GGUF file (no 'GGUF' magic) nor a llama2.c checkpoint; "
                 "pass a .gguf or a llama2.c .bin model");
   load_llama2c_model(path, out.model);
-  if (!opts.map_weights) out.model.copy_weights_to_huge_pages();
+  if (!opts.map_weights) {
+    out.model.copy_weights_to_huge_pages();
+    out.model.pack_weights();
+  }
   std::string tok = opts.tokenizer_path.empty()
                         ? find_llama2c_tokenizer(path, out.model.cfg.vocab_size)
                         : opts.tokenizer_path;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "kernels/kernels.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
@@ -13,6 +14,21 @@ const float* Model::own(std::vector<float> data) {
   owned.push_back(std::move(data));
   return owned.back().data();
 }
+
+namespace {
+// `bytes` (rounded up to 2 MiB) of anonymous memory backed by transparent
+// huge pages; `keep` owns the mapping afterwards.
+void* alloc_huge_pages(size_t bytes, std::shared_ptr<void>& keep) {
+  const size_t huge = size_t(2) << 20;
+  bytes = (bytes + huge - 1) / huge * huge;
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  check(mem != MAP_FAILED, "cannot allocate " + std::to_string(bytes >> 20) + " MiB for the weights; "
+                           "use --mmap to keep them mapped from the file");
+  madvise(mem, bytes, MADV_HUGEPAGE);
+  keep = std::shared_ptr<void>(mem, [bytes](void* m) { munmap(m, bytes); });
+  return mem;
+}
+}  // namespace
 
 void Model::copy_weights_to_huge_pages() {
   if (!file) return;
@@ -39,12 +55,7 @@ void Model::copy_weights_to_huge_pages() {
   for (auto [p, n] : slots)
     if (mapped(*p)) total += (n * sizeof(float) + 63) & ~size_t(63);
   if (total == 0) return;
-  const size_t huge = size_t(2) << 20, bytes = (total + huge - 1) / huge * huge;
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  check(mem != MAP_FAILED, "cannot allocate " + std::to_string(bytes >> 20) + " MiB for the weights; "
-                           "use --mmap to keep them mapped from the file");
-  madvise(mem, bytes, MADV_HUGEPAGE);
-  uint8_t* dst = static_cast<uint8_t*>(mem);
+  uint8_t* dst = static_cast<uint8_t*>(alloc_huge_pages(total, huge_pages));
   for (auto [p, n] : slots) {
     if (!mapped(*p)) continue;
     std::memcpy(dst, *p, n * sizeof(float));
@@ -52,8 +63,34 @@ void Model::copy_weights_to_huge_pages() {
     dst += (n * sizeof(float) + 63) & ~size_t(63);
   }
   if (tied) lm_head = token_embd;
-  huge_pages = std::shared_ptr<void>(mem, [bytes](void* m) { munmap(m, bytes); });
   file.reset();  // every weight is ours now
+}
+
+void Model::pack_weights() {
+  const auto& c = cfg;
+  const int d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim;
+  struct Matrix {
+    const float* W;
+    const float** panels;
+    int out, in;
+  };
+  std::vector<Matrix> todo;
+  for (auto& w : layers)
+    for (Matrix m : {Matrix{w.wq, &w.wq_panels, q, d}, Matrix{w.wk, &w.wk_panels, kv, d},
+                     Matrix{w.wv, &w.wv_panels, kv, d}, Matrix{w.wo, &w.wo_panels, d, q},
+                     Matrix{w.w_gate, &w.w_gate_panels, h, d}, Matrix{w.w_up, &w.w_up_panels, h, d},
+                     Matrix{w.w_down, &w.w_down_panels, d, h}})
+      if (m.W && !*m.panels && m.out % kPanel == 0) todo.push_back(m);
+  size_t total = 0;
+  for (const Matrix& m : todo) total += ((size_t)m.out * m.in * sizeof(float) + 63) & ~size_t(63);
+  if (total == 0) return;
+  auto* dst = static_cast<uint8_t*>(alloc_huge_pages(total, panels_storage));
+  for (const Matrix& m : todo) {
+    auto* p = reinterpret_cast<float*>(dst);
+    pack_panels(p, m.W, m.out, m.in);
+    *m.panels = p;
+    dst += ((size_t)m.out * m.in * sizeof(float) + 63) & ~size_t(63);
+  }
 }
 
 int64_t Model::n_params() const {
