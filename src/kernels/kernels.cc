@@ -208,7 +208,7 @@ void panel_tile_rest(int rows, float* y, int ldy, const float* x, int ldx, const
 // row tile uses it. Measured on one core against OpenBLAS sgemm (which packs
 // W per call), 16 weight matrices in turn (kernel_bench BM_GemmPanels): 64
 // rows 768→768 99 vs 82 GFLOP/s, 768→2048 96 vs 81, 2048→768 85 vs 70; 512
-// rows 108 vs 102; on both cores at 512 rows 203 vs 203.
+// rows 108 vs 102; on both cores at 512 rows about equal (197-203 vs 203-204).
 void gemm_panels(float* y, const float* x, const float* panels, int n, int in, int out) {
   constexpr int kRows = 12, kBlock = 256;
   const int n_panels = out / kPanel;
