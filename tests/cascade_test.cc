@@ -14,6 +14,7 @@
 #include "kernels/kernels.h"
 #include "model/loader.h"
 #include "model/synth.h"
+#include "nodes/attn_node.h"
 #include "plan/plan.h"
 #include "tests/backend_compare.h"
 #include "tests/test_util.h"
@@ -150,6 +151,88 @@ TEST(CascadeInput, BadTokenIsRefusedAndTheSessionGoesOn) {
   EXPECT_EQ(cluster.position(), 0);
   EXPECT_EQ(plain.position(), 0);
   testing::expect_matches_plain(m, cluster, random_prompt(12, m.cfg.vocab_size, 5), 4);
+}
+
+// A decode step queries only the β AttnNodes (s, ·) of the new position's
+// shard s. The others, (a, s) with a ≠ s, only store its k,v rows: they get
+// the StepBegin and one kCacheRows message for all blocks, not one per block.
+TEST(CascadeMessages, DecodeSendsCacheOnlyRowsOncePerStep) {
+  const Model& m = stories();
+  Plan plan = Plan::make({.alpha = 2, .beta = 4, .c = 6, .delta = 3}, m.cfg);
+  LocalCluster cluster(m, plan);
+  std::vector<float> logits;
+  std::vector<int32_t> prompt = random_prompt(20, m.cfg.vocab_size, 9);
+  cluster.step(prompt.data(), (int)prompt.size(), false, logits);
+  std::vector<int64_t> before(plan.n_attn());
+  for (int i = 0; i < plan.n_attn(); ++i) before[i] = cluster.attn(i).stats().msgs_in;
+  const int32_t t = 5;
+  const int s = plan.shard_of((int)prompt.size());
+  ASSERT_NE(s, Plan::kClientOwned);
+  cluster.step(&t, 1, false, logits);
+  const int blocks = m.cfg.n_layers - plan.front_layers();
+  for (int a = 0; a < plan.beta(); ++a) {
+    for (int b = 0; b < plan.beta(); ++b) {
+      const int i = plan.attn_node(a, b).index;
+      const int64_t got = cluster.attn(i).stats().msgs_in - before[i];
+      const int64_t want = a == s ? 1 + blocks : (b == s ? 2 : 0);
+      EXPECT_EQ(got, want) << plan.attn_node(a, b).name(plan.beta());
+      EXPECT_EQ(cluster.attn(i).cached_keys(m.cfg.n_layers - 1), cluster.attn(i).cached_keys(plan.front_layers()));
+    }
+  }
+}
+
+// Rows sent the other way than the step calls for are refused: per-block
+// k/v rows to an AttnNode no position queries, or kCacheRows to one that is
+// queried.
+TEST(CascadeMessages, AttnNodeRefusesRowsOfTheWrongKind) {
+  const Model& m = stories();
+  Plan plan = Plan::make({.alpha = 1, .beta = 2, .c = 0, .delta = 0, .client_head = 0}, m.cfg);
+  const int kvd = m.cfg.kv_dim(), F = plan.front_layers(), L = m.cfg.n_layers;
+  // One new position p in shard 0: AttnNode (1, 0) has no queries in the step.
+  const int p = 1;
+  ASSERT_EQ(plan.shard_of(p), 0);
+  auto begin = [&](AttnNode& node) {
+    Message b;
+    b.type = MsgType::kStepBegin;
+    b.from = {Role::kClient, 0};
+    b.step = 0;
+    b.pos_begin = p;
+    b.pos_end = p + 1;
+    MessageList out;
+    node.handle(b, out);
+  };
+  auto error_of = [](AttnNode& node, const Message& msg) -> std::string {
+    MessageList out;
+    try {
+      node.handle(msg, out);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  Message rows;
+  rows.from = {Role::kComp, 0};
+  rows.step = 0;
+  rows.layer = F;
+  rows.kv_pos = {p};
+  {
+    AttnNode node(m.cfg, plan, plan.attn_node(1, 0).index);
+    begin(node);
+    rows.type = MsgType::kAttnRows;
+    rows.k.assign(kvd, 0.5f);
+    rows.v.assign(kvd, 0.5f);
+    const std::string e = error_of(node, rows);
+    EXPECT_NE(e.find("came as AttnRows, but this step has no queries for it"), std::string::npos) << e;
+  }
+  {
+    AttnNode node(m.cfg, plan, plan.attn_node(0, 0).index);
+    begin(node);
+    rows.type = MsgType::kCacheRows;
+    rows.k.assign((size_t)(L - F) * kvd, 0.5f);
+    rows.v.assign((size_t)(L - F) * kvd, 0.5f);
+    const std::string e = error_of(node, rows);
+    EXPECT_NE(e.find("came as CacheRows, but this step has queries for it"), std::string::npos) << e;
+  }
 }
 
 TEST(CascadeGolden, Stories260KGoldensThroughThe72NodePlan) {

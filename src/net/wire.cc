@@ -61,7 +61,7 @@ void to_wire(const Message& m, wire::Envelope* env) {
 
 Message from_wire(const wire::Envelope& env) {
   Message m;
-  check(env.type() >= (int)MsgType::kStepBegin && env.type() <= (int)MsgType::kError,
+  check(env.type() >= (int)MsgType::kStepBegin && env.type() <= (int)MsgType::kCacheRows,
         "malformed message: unknown type " + std::to_string(env.type()));
   m.type = (MsgType)env.type();
   m.from = from_wire(env.from());

@@ -26,9 +26,11 @@ void AttnNode::handle(Message m, Outbox& out) {
     check(m.pos_begin >= 0 && m.pos_end > m.pos_begin && m.pos_end <= plan_.horizon(),
           who + ": step positions out of range");
     std::set<NodeId> senders;
+    bool queries = false;
     for (int32_t p = m.pos_begin; p < m.pos_end; ++p) {
       const int s = plan_.shard_of(p);
       if (s == qa || s == kb) senders.insert({Role::kComp, plan_.comp_of(p)});
+      if (s == qa) queries = true;
     }
     if (senders.empty()) return;
     for (int l = plan_.front_layers(); l < cfg_.n_layers; ++l) {
@@ -36,18 +38,24 @@ void AttnNode::handle(Message m, Outbox& out) {
       check(!pd.begun, who + ": step " + std::to_string(m.step) + " begun twice");
       pd.begun = true;
       pd.expected = senders;
+      pd.rows_type = queries ? MsgType::kAttnRows : MsgType::kCacheRows;
       step_queue_[l].push_back(m.step);
       try_complete(l, out);  // rows may have arrived before the step began
     }
     return;
   }
 
-  check(m.type == MsgType::kAttnRows, who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message");
+  check(m.type == MsgType::kAttnRows || m.type == MsgType::kCacheRows,
+        who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message");
   check(m.from.role == Role::kComp, who + ": rows must come from a CompNode");
-  check(m.layer >= plan_.front_layers() && m.layer < cfg_.n_layers, who + ": rows for a block outside [F, L)");
+  const int F = plan_.front_layers(), L = cfg_.n_layers;
   const size_t qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
-  check(m.rows.size() == m.pos.size() * qd && m.k.size() == m.kv_pos.size() * kvd &&
-            m.v.size() == m.kv_pos.size() * kvd && m.lse.empty(),
+  const size_t blocks = m.type == MsgType::kCacheRows ? L - F : 1;
+  if (m.type == MsgType::kCacheRows)
+    check(m.layer == F && m.pos.empty(), who + ": cache rows must start at block F and carry no q rows");
+  check(m.layer >= F && m.layer < L, who + ": rows for a block outside [F, L)");
+  check(m.rows.size() == m.pos.size() * qd && m.k.size() == blocks * m.kv_pos.size() * kvd &&
+            m.v.size() == blocks * m.kv_pos.size() * kvd && m.lse.empty(),
         who + ": rows message has the wrong size");
   for (int32_t p : m.pos) {
     check(plan_.allows(self_, 'q', p),
@@ -61,10 +69,30 @@ void AttnNode::handle(Message m, Outbox& out) {
     check(plan_.comp_of(p) == m.from.index, who + ": k/v row from a CompNode that does not own it");
     stats_.positions_seen.insert(p);
   }
+  if (m.type == MsgType::kAttnRows) {
+    park(std::move(m), out);
+    return;
+  }
+  // One kCacheRows message holds every block's rows: park one message per block.
+  const size_t per_block = m.kv_pos.size() * kvd;
+  for (int l = F; l < L; ++l) {
+    Message b;
+    b.type = m.type;
+    b.from = m.from;
+    b.step = m.step;
+    b.layer = l;
+    b.kv_pos = m.kv_pos;
+    b.k.assign(m.k.begin() + (l - F) * per_block, m.k.begin() + (l - F + 1) * per_block);
+    b.v.assign(m.v.begin() + (l - F) * per_block, m.v.begin() + (l - F + 1) * per_block);
+    park(std::move(b), out);
+  }
+}
+
+void AttnNode::park(Message m, Outbox& out) {
   // Rows may arrive before kStepBegin on a network; park them under the step.
   Pending& pd = pending_[{m.step, m.layer}];
   for (const Message& prev : pd.msgs)
-    check(!(prev.from == m.from), who + ": two row messages from one CompNode for one block");
+    check(!(prev.from == m.from), self_.name(plan_.beta()) + ": two row messages from one CompNode for one block");
   const int layer = m.layer;
   pd.msgs.push_back(std::move(m));
   try_complete(layer, out);
@@ -78,9 +106,13 @@ void AttnNode::try_complete(int layer, Outbox& out) {
     const int32_t step = step_queue_[layer].front();
     auto it = pending_.find({step, layer});
     Pending& pd = it->second;
-    for (const Message& m : pd.msgs)
+    for (const Message& m : pd.msgs) {
       check(pd.expected.count(m.from),
             who + ": rows from " + m.from.name(plan_.beta()) + ", which has no rows for it in this step");
+      check(m.type == pd.rows_type, who + ": rows from " + m.from.name(plan_.beta()) + " came as " +
+                                        msg_type_name(m.type) + ", but this step has " +
+                                        (pd.rows_type == MsgType::kAttnRows ? "" : "no ") + "queries for it");
+    }
     if (pd.msgs.size() < pd.expected.size()) return;
 
     Cache& cache = cache_[layer];

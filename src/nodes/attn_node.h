@@ -5,7 +5,9 @@
 // of shard a returns the partial output and log-sum-exp over its keys
 // (kernels.h: attention_partial) to the CompNode that owns the row.
 // It learns the new positions of a step from kStepBegin, so it knows which
-// CompNodes will send rows; each block completes when all of them have.
+// CompNodes will send rows; each block completes when all of them have. In a
+// step with no queries for it, each sender's rows of every block come at the
+// step's end in one kCacheRows message.
 #pragma once
 
 #include <deque>
@@ -22,7 +24,7 @@ class AttnNode {
  public:
   AttnNode(const ModelConfig& cfg, const Plan& plan, int index, uint64_t session = 0);
 
-  // Handles kStepBegin and kAttnRows. Throws Error on a row the plan does not
+  // Handles kStepBegin, kAttnRows and kCacheRows. Throws Error on a row the plan does not
   // allow, a sender that has no rows in this step, or a malformed message.
   // Takes the message by value so its row buffers move instead of copying.
   void handle(Message m, Outbox& out);
@@ -35,12 +37,14 @@ class AttnNode {
   struct Pending {  // one block of one step, as rows arrive
     bool begun = false;         // kStepBegin seen: `expected` is known
     std::set<NodeId> expected;  // CompNodes with rows for this node in the step
+    MsgType rows_type = MsgType::kAttnRows;  // kCacheRows when no position queries it
     std::vector<Message> msgs;
   };
   struct Cache {  // one block's keys and values of shard b
     std::vector<int32_t> pos;
     std::vector<float> k, v;
   };
+  void park(Message m, Outbox& out);  // one block's rows, until the block completes
   void try_complete(int layer, Outbox& out);
 
   ModelConfig cfg_;

@@ -53,6 +53,10 @@ void CompNode::handle(Message m, Outbox& out) {
     for (size_t i = 0; i < mine_.size(); ++i) row_of_[mine_[i]] = (int)i;
     h_ = std::move(m.rows);
     layer_ = m.layer;
+    step_has_queries_.assign(plan_.beta(), false);
+    for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
+      if (plan_.shard_of(p) != Plan::kClientOwned) step_has_queries_[plan_.shard_of(p)] = true;
+    cache_rows_.clear();
     if (layer_ < c.n_layers) start_block(out);
     return;
   }
@@ -98,6 +102,23 @@ void CompNode::start_block(Outbox& out) {
   for (int a = 0; a < beta; ++a) {
     for (int b = 0; b < beta; ++b) {
       if (rows_of_shard[a].empty() && rows_of_shard[b].empty()) continue;
+      if (!step_has_queries_[a]) {
+        // Nobody queries (a, b) in this step: its k,v rows wait for the
+        // step's end and go in one kCacheRows message (a decode step would
+        // otherwise send β-1 k/v-only messages per block).
+        Message& m = cache_rows_[plan_.attn_node(a, b).index];
+        if (m.kv_pos.empty()) {
+          m.type = MsgType::kCacheRows;
+          m.to = plan_.attn_node(a, b);
+          m.layer = layer_;
+          for (int i : rows_of_shard[b]) m.kv_pos.push_back(mine_[i]);
+        }
+        for (int i : rows_of_shard[b]) {
+          m.k.insert(m.k.end(), k_.begin() + (size_t)i * kvd, k_.begin() + (size_t)(i + 1) * kvd);
+          m.v.insert(m.v.end(), v_.begin() + (size_t)i * kvd, v_.begin() + (size_t)(i + 1) * kvd);
+        }
+        continue;
+      }
       Message m;
       m.type = MsgType::kAttnRows;
       m.to = plan_.attn_node(a, b);
@@ -155,7 +176,10 @@ void CompNode::finish_block(Outbox& out) {
     start_block(out);
     return;
   }
-  // Done: return the rows the client asked for (the last position's, or all).
+  // Done: the deferred k,v rows first, then the rows the client asked for
+  // (the last position's, or all).
+  for (auto& [index, cm] : cache_rows_) send(std::move(cm), out);
+  cache_rows_.clear();
   Message m;
   m.type = MsgType::kFinal;
   m.to = {Role::kClient, 0};

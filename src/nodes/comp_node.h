@@ -3,7 +3,9 @@
 // Per step and block: block_qkv on its rows, q rows to the β AttnNodes
 // (shard(t), b) and k,v rows to the β AttnNodes (a, shard(t)) (and q rows to
 // the client when the client keeps a head of positions), then the exact
-// merge of the β (+1) partials per row, block_finish, next block. After the
+// merge of the β (+1) partials per row, block_finish, next block. An
+// AttnNode that no position of the step queries gets its k,v rows of every
+// block in one kCacheRows message after the last block instead. After the
 // last block it returns the last position's row (or all, on request) to the
 // client. It receives nothing but its own rows: every arriving row is checked
 // against the plan, and anything else is an Error.
@@ -48,6 +50,8 @@ class CompNode {
   int32_t pos_end_ = 0;
   int layer_ = 0;
   std::vector<int32_t> mine_;          // my positions, ascending
+  std::vector<bool> step_has_queries_;  // per shard: some position of the step is in it
+  std::map<int, Message> cache_rows_;  // AttnNode index → its kCacheRows, filled per block
   std::map<int32_t, int> row_of_;      // position → row index in mine_
   std::vector<float> h_, q_, k_, v_;   // [rows][...]
   int n_slots_ = 0;                    // β key shards (+1 for the client)

@@ -10,6 +10,7 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kPartial: return "Partial";
     case MsgType::kFinal: return "Final";
     case MsgType::kError: return "Error";
+    case MsgType::kCacheRows: return "CacheRows";
   }
   return "?";
 }

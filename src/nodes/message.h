@@ -22,6 +22,9 @@ enum class MsgType : int32_t {
   kPartial = 3,    // AttnNode / client → CompNode: partial outputs (rows, pos) and lse
   kFinal = 4,      // CompNode → client: last block's output rows (rows, pos)
   kError = 5,      // node → client: the session failed (text names the node and why)
+  kCacheRows = 6,  // CompNode → AttnNode with no queries in the step: k,v rows of every
+                   // block [F, L) at once (kv_pos; k, v as [L-F][kv_pos][kv_dim]), sent
+                   // after the last block, since they are needed only by later steps
 };
 
 // Step flags.
