@@ -49,91 +49,86 @@ std::string describe(const SendFailure& f, int beta, const std::string& reporter
   }
 }
 
-std::unique_ptr<grpc::Server> start_tls_server(grpc::Service* service, const TlsIdentity& tls,
-                                               const LinkOptions& link, const std::string& listen, int* port) {
-  grpc::ServerBuilder b;
-  *port = 0;
-  b.AddListeningPort(listen, server_credentials(tls), port);
-  b.SetMaxReceiveMessageSize(link.max_message_bytes);
-  b.SetMaxSendMessageSize(link.max_message_bytes);
-  // Accept the peers' keepalive pings (gRPC's default allows one per 5 min).
-  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                       (int)std::min<long long>(link.keepalive_time.count(), 1000));
-  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  b.RegisterService(service);
-  auto server = b.BuildAndStart();
-  if (!server) *port = 0;
-  return server;
-}
-
-// One Link stream. Writes go one at a time (gRPC allows one outstanding
-// write): write() starts one when none is in flight, OnWriteDone starts the
+// One outgoing Link stream; every operation completes on the loop thread.
+// Writes go one at a time (gRPC allows one outstanding write): write()
+// starts one when none is in flight, the write's completion starts the
 // next. A read stays pending for the stream's life; it completes only when
-// the receiver ends the stream, which is how a refusal is noticed at once.
-// A hold keeps OnDone (and the end of gRPC's use of this object) from
-// running while a thread outside the reactions may still start a write; it
-// is removed exactly once, when the stream is closing or broken and no
-// write is in flight.
-class PeerLinks::Stream : public grpc::ClientBidiReactor<wire::Envelope, wire::Ack> {
+// the receiver ends the stream (it never writes), which is how a refusal is
+// noticed at once; then Finish collects the status. The stream is done —
+// and may be destroyed — once Finish and every other operation completed.
+class PeerLinks::Stream {
  public:
   Stream(PeerLinks& owner, NodeId to, std::string address)
       : owner_(owner), to_(to), address_(std::move(address)) {
-    owner_.channels_.stub(address_).async()->Link(&ctx_, this);
-  }
-  // Separate from the constructor because reactions may run inline in
-  // StartCall, and they take locks the constructing thread may hold.
-  void start() {
-    StartRead(&ack_);
-    AddHold();
-    StartCall();
+    rw_ = owner_.channels_.stub(address_).PrepareAsyncLink(&ctx_, owner_.loop_.cq());
+    // StartCall sends the headers on the write operation: the first
+    // write waits for it.
+    ops_ = 2;
+    writing_ = true;
+    rw_->StartCall(&started_);
+    rw_->Read(&ack_, &read_done_);
   }
 
   void write(wire::Envelope env) {
-    wire::Envelope* first;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (closing_ || broken_) return;  // the end is (or will be) reported by OnDone
-      queue_.push_back(std::move(env));
-      if (writing_) return;
-      writing_ = true;
-      first = &queue_.front();
-    }
-    StartWrite(first);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closing_ || broken_) return;  // the end is (or will be) reported
+    queue_.push_back(std::move(env));
+    if (!writing_) write_front();
   }
 
-  void OnWriteDone(bool ok) override {
-    wire::Envelope* next = nullptr;
-    End end;
+  // Half-closes once the queue has drained.
+  void close() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+    half_close_if_idle();
+  }
+
+  // Waits until done or `deadline`; then cancels and waits for it.
+  void wait_done(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (done_cv_.wait_until(lock, deadline, [&] { return done(); })) return;
+    lock.unlock();
+    ctx_.TryCancel();
+    lock.lock();
+    done_cv_.wait(lock, [&] { return done(); });
+  }
+
+ private:
+  void on_started(bool ok) { write_slot_free(ok, false); }
+  void on_write_done(bool ok) { write_slot_free(ok, true); }
+
+  // The call's one write operation completed (the headers, or the front
+  // message when `pop`): start the next write, or half-close once closing.
+  void write_slot_free(bool ok, bool pop) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      queue_.pop_front();
+      if (pop) queue_.pop_front();
+      writing_ = false;
       if (!ok) broken_ = true;
-      if (!broken_ && !queue_.empty()) {
-        next = &queue_.front();
-      } else {
-        writing_ = false;
+      if (broken_) {
         queue_.clear();
-        end = end_if_idle();
+      } else if (!queue_.empty()) {
+        write_front();
+      } else {
+        half_close_if_idle();
       }
     }
-    if (next) StartWrite(next);
-    finish(end);
+    end_op();
   }
 
-  // The receiver ended the stream (it never writes): refused, shut down, or
-  // answered our half-close.
-  void OnReadDone(bool) override {
-    End end;
+  // The receiver ended the stream: refused, shut down, gone, or answering
+  // our half-close. Collect the status.
+  void on_read_done(bool) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      broken_ = true;
-      if (writing_) queue_.erase(queue_.begin() + 1, queue_.end());  // the front is in flight
-      end = end_if_idle();
+      broken_ = true;  // the write in flight, if any, clears the queue
+      ++ops_;
+      rw_->Finish(&status_, &finished_);
     }
-    finish(end);
+    end_op();
   }
 
-  void OnDone(const grpc::Status& s) override {
+  void on_finished(bool) {
     bool asked_to_close;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -141,72 +136,63 @@ class PeerLinks::Stream : public grpc::ClientBidiReactor<wire::Envelope, wire::A
     }
     if (!asked_to_close) {
       // An end we did not ask for is a failure even when the peer calls it OK.
-      owner_.report({to_, address_, s.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the peer ended the link") : s});
+      owner_.report({to_, address_,
+                     status_.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the peer ended the link") : status_});
     }
     std::lock_guard<std::mutex> lock(mu_);
-    done_ = true;
-    done_cv_.notify_all();
+    finished_done_ = true;
+    end_op_locked();
   }
 
-  // Half-closes once the queue has drained.
-  void close() {
-    End end;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-      end = end_if_idle();
-    }
-    finish(end);
-  }
+  void on_writes_done(bool) { end_op(); }
 
-  // Waits for OnDone until `deadline`, then cancels and waits for it.
-  void wait_done(std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (done_cv_.wait_until(lock, deadline, [&] { return done_; })) return;
-    lock.unlock();
-    ctx_.TryCancel();
-    lock.lock();
-    done_cv_.wait(lock, [&] { return done_; });
+  // Under mu_.
+  void write_front() {
+    writing_ = true;
+    ++ops_;
+    rw_->Write(queue_.front(), &write_done_);
   }
-
- private:
-  struct End {
-    bool release = false;      // remove the hold
-    bool writes_done = false;  // half-close first
-  };
-  // Under mu_: once closing or broken with no write in flight, the hold goes.
-  End end_if_idle() {
-    End e;
-    if (writing_ || released_ || !(closing_ || broken_)) return e;
-    released_ = true;
-    e.release = true;
-    e.writes_done = !broken_;
-    return e;
+  void half_close_if_idle() {
+    if (!closing_ || writing_ || broken_ || half_closed_) return;
+    half_closed_ = true;
+    ++ops_;
+    rw_->WritesDone(&writes_done_);
   }
-  void finish(const End& e) {
-    if (e.writes_done) StartWritesDone();
-    if (e.release) RemoveHold();
+  bool done() const { return finished_done_ && ops_ == 0; }
+  void end_op() {
+    std::lock_guard<std::mutex> lock(mu_);
+    end_op_locked();
+  }
+  void end_op_locked() {
+    if (--ops_ == 0 && finished_done_) done_cv_.notify_all();
   }
 
   PeerLinks& owner_;
   const NodeId to_;
   const std::string address_;
   grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<wire::Envelope, wire::Ack>> rw_;
+  MemberTag<Stream> started_{this, &Stream::on_started};
+  MemberTag<Stream> write_done_{this, &Stream::on_write_done};
+  MemberTag<Stream> read_done_{this, &Stream::on_read_done};
+  MemberTag<Stream> writes_done_{this, &Stream::on_writes_done};
+  MemberTag<Stream> finished_{this, &Stream::on_finished};
   wire::Ack ack_;
+  grpc::Status status_;
   std::mutex mu_;
   std::condition_variable done_cv_;
-  std::deque<wire::Envelope> queue_;  // front: the write in flight, if writing_
-  bool writing_ = false, closing_ = false, broken_ = false, released_ = false, done_ = false;
+  std::deque<wire::Envelope> queue_;  // front: the write in flight, once the headers went
+  int ops_ = 0;                       // operations started and not completed
+  bool writing_ = false, closing_ = false, broken_ = false, half_closed_ = false, finished_done_ = false;
 };
 
-PeerLinks::PeerLinks(PeerChannels& channels, const AddressBook& book, FailureHandler on_failure)
-    : channels_(channels), book_(book), on_failure_(std::move(on_failure)) {}
+PeerLinks::PeerLinks(PeerChannels& channels, LinkLoop& loop, const AddressBook& book, FailureHandler on_failure)
+    : channels_(channels), loop_(loop), book_(book), on_failure_(std::move(on_failure)) {}
 
 PeerLinks::~PeerLinks() { close(); }
 
 void PeerLinks::send(Message m) {
   Stream* stream = nullptr;
-  bool opened = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return;
@@ -215,7 +201,6 @@ void PeerLinks::send(Message m) {
       auto it = book_.find(m.to);
       if (it != book_.end()) {
         slot = std::make_unique<Stream>(*this, m.to, it->second);
-        opened = true;
       }
     }
     stream = slot.get();
@@ -224,7 +209,6 @@ void PeerLinks::send(Message m) {
     report({m.to, "?", grpc::Status(grpc::StatusCode::NOT_FOUND, "no address for it in the session")});
     return;
   }
-  if (opened) stream->start();  // a write from another thread before this is fine: gRPC queues it
   wire::Envelope env;
   to_wire(m, &env);
   stream->write(std::move(env));
@@ -253,30 +237,6 @@ void PeerLinks::report(const SendFailure& f) {
     reported_ = true;
   }
   on_failure_(f);
-}
-
-grpc::ServerUnaryReactor* finish_unary(grpc::CallbackServerContext* ctx, grpc::Status st) {
-  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  r->Finish(std::move(st));
-  return r;
-}
-
-LinkReader::LinkReader(grpc::CallbackServerContext* ctx, Accept accept)
-    : peer_cn_(peer_common_name(*ctx)), accept_(std::move(accept)) {
-  StartRead(&env_);
-}
-
-void LinkReader::OnReadDone(bool ok) {
-  if (!ok) {  // the sender half-closed or is gone
-    Finish(grpc::Status::OK);
-    return;
-  }
-  grpc::Status st = accept_(peer_cn_, env_);
-  if (!st.ok()) {
-    Finish(st);
-    return;
-  }
-  StartRead(&env_);
 }
 
 }  // namespace cascade

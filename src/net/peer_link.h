@@ -1,5 +1,5 @@
-// Links between parties over gRPC: cached channels, the sending end of a
-// session's links (PeerLinks) and the receiving end (LinkReader).
+// Links between parties over gRPC: cached channels and the sending end of a
+// session's links (PeerLinks); the receiving end is LinkServer.
 //
 // PeerChannels keeps one channel (and stub) per peer address, shared by all
 // sessions of a process, so TLS handshakes happen once per peer. A session
@@ -24,29 +24,12 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "net/link_server.h"
 #include "net/tls.h"
 #include "nodes/message.h"
 #include "proto/cascade.grpc.pb.h"
 
 namespace cascade {
-
-struct LinkOptions {
-  std::chrono::milliseconds rpc_deadline{10000};  // every unary RPC, every link
-  int max_message_bytes = 256 << 20;              // both directions
-  // HTTP/2 keepalive on open Link streams: a peer that does not answer a
-  // ping within keepalive_timeout ends its links with UNAVAILABLE.
-  std::chrono::milliseconds keepalive_time{10000};
-  std::chrono::milliseconds keepalive_timeout{5000};
-};
-
-// Starts a gRPC server for `service` on `listen` with mutual TLS and the
-// link's size limits; *port receives the bound port (0 when it failed: the
-// caller says what it was for). Used by node servers and by the client.
-std::unique_ptr<grpc::Server> start_tls_server(grpc::Service* service, const TlsIdentity& tls,
-                                               const LinkOptions& link, const std::string& listen, int* port);
-
-// Ends a callback unary call with `st` (the reactor to return from it).
-grpc::ServerUnaryReactor* finish_unary(grpc::CallbackServerContext* ctx, grpc::Status st);
 
 // Who is reachable where, for one session: every node of the plan and the client.
 using AddressBook = std::map<NodeId, std::string>;
@@ -83,12 +66,14 @@ std::string describe(const SendFailure& f, int beta, const std::string& reporter
 // The sending end of one session's links.
 class PeerLinks : public Outbox {
  public:
-  // Called at most once, on a gRPC thread, for the first link that ends
+  // Called at most once, on the loop thread, for the first link that ends
   // abnormally (the peer is gone or refused a message). Not called for links
   // ended by close().
   using FailureHandler = std::function<void(const SendFailure&)>;
 
-  PeerLinks(PeerChannels& channels, const AddressBook& book, FailureHandler on_failure);
+  // The links' operations complete on `loop` (the process's LinkServer),
+  // which must run until close() has returned.
+  PeerLinks(PeerChannels& channels, LinkLoop& loop, const AddressBook& book, FailureHandler on_failure);
   ~PeerLinks();  // close()
   PeerLinks(const PeerLinks&) = delete;
   PeerLinks& operator=(const PeerLinks&) = delete;
@@ -98,7 +83,8 @@ class PeerLinks : public Outbox {
   // or will be reported); a destination without an address fails at once.
   void send(Message m) override;
   // Half-closes every link and waits up to `grace` for the peers to take
-  // what is queued; then cancels what remains. Idempotent.
+  // what is queued; then cancels what remains. Idempotent. Waits for the
+  // loop, so never on the loop thread.
   void close(std::chrono::milliseconds grace = std::chrono::milliseconds(1000));
 
  private:
@@ -106,31 +92,13 @@ class PeerLinks : public Outbox {
   void report(const SendFailure& f);
 
   PeerChannels& channels_;
+  LinkLoop& loop_;
   const AddressBook& book_;
   FailureHandler on_failure_;
   std::mutex mu_;
   bool closed_ = false;
   bool reported_ = false;
   std::map<NodeId, std::unique_ptr<Stream>> streams_;
-};
-
-// The receiving end of a Link stream: reads Envelopes and hands each, with
-// the sender's verified certificate name (read once: it cannot change within
-// a stream), to `accept`, until the sender half-closes (the stream ends OK)
-// or `accept` refuses one (the stream ends with that status). `accept` runs
-// on a gRPC thread and must not block.
-class LinkReader : public grpc::ServerBidiReactor<wire::Envelope, wire::Ack> {
- public:
-  using Accept = std::function<grpc::Status(const std::string& peer_cn, const wire::Envelope&)>;
-  LinkReader(grpc::CallbackServerContext* ctx, Accept accept);
-
-  void OnReadDone(bool ok) override;
-  void OnDone() override { delete this; }
-
- private:
-  const std::string peer_cn_;
-  Accept accept_;
-  wire::Envelope env_;
 };
 
 }  // namespace cascade

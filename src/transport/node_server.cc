@@ -9,35 +9,22 @@
 
 namespace cascade {
 
-// Every method is callback-driven: no thread per stream, and no thread
-// pool of a synchronous server polling beside gRPC's own threads (each
-// poller wakes on traffic; on a shared host those wake-ups were a large
-// share of a decode step). Nothing here blocks: a closed session is freed
-// on the reaper thread.
-class NodeServer::Service final : public wire::Node::CallbackService {
+// What the node does with each RPC; every method runs on the LinkServer's
+// loop thread and returns without blocking (a closed session is freed on the
+// reaper thread).
+class NodeServer::Service {
  public:
   explicit Service(NodeServer& s) : s_(s) {}
 
-  grpc::ServerUnaryReactor* OpenSession(grpc::CallbackServerContext* ctx, const wire::SessionSetup* req,
-                                        wire::Ack*) override {
-    return finish_unary(ctx, open(*ctx, *req));
-  }
-  grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx, const wire::SessionRef* req,
-                                         wire::Ack*) override {
-    return finish_unary(ctx, close(*req));
-  }
-  grpc::ServerUnaryReactor* Health(grpc::CallbackServerContext* ctx, const wire::HealthRequest*,
-                                   wire::HealthReply* r) override {
-    r->set_role((int32_t)s_.opts_.role);
-    if (s_.opts_.model) r->set_model_sha256(s_.opts_.model->file_sha256);
-    r->set_sessions(s_.open_sessions());
-    return finish_unary(ctx, grpc::Status::OK);
-  }
-
-  grpc::ServerBidiReactor<wire::Envelope, wire::Ack>* Link(grpc::CallbackServerContext* ctx) override {
-    return new LinkReader(ctx, [this](const std::string& peer_cn, const wire::Envelope& env) {
-      return accept(peer_cn, env);
-    });
+  LinkHandlers handlers() {
+    return {.accept = [this](const std::string& cn, const wire::Envelope& env) { return accept(cn, env); },
+            .open = [this](const grpc::ServerContextBase& ctx, const wire::SessionSetup& req) { return open(ctx, req); },
+            .close = [this](const wire::SessionRef& req) { return close(req); },
+            .health = [this](wire::HealthReply* r) {
+              r->set_role((int32_t)s_.opts_.role);
+              if (s_.opts_.model) r->set_model_sha256(s_.opts_.model->file_sha256);
+              r->set_sessions(s_.open_sessions());
+            }};
   }
 
   // Checks one incoming message (session, shape, addressee, sender and its
@@ -69,7 +56,7 @@ class NodeServer::Service final : public wire::Node::CallbackService {
     return grpc::Status::OK;
   }
 
-  grpc::Status open(const grpc::CallbackServerContext& ctx, const wire::SessionSetup& req) {
+  grpc::Status open(const grpc::ServerContextBase& ctx, const wire::SessionSetup& req) {
     const uint64_t id = req.session();
     std::string who = self_name();
     if (auto st = check_peer_is(peer_common_name(ctx), {Role::kClient, 0}, 1, who); !st.ok()) return st;
@@ -99,7 +86,8 @@ class NodeServer::Service final : public wire::Node::CallbackService {
       check(book.count({Role::kClient, 0}), "the session's address map has no client");
       check(self.index < (self.role == Role::kComp ? plan.alpha() : plan.n_attn()),
             self.name(beta) + " is not a node of the plan");
-      auto session = std::make_shared<NodeSession>(id, self, spec, cfg, s_.opts_.model, std::move(book), *s_.channels_);
+      auto session = std::make_shared<NodeSession>(id, self, spec, cfg, s_.opts_.model, std::move(book), *s_.channels_,
+                                                   s_.server_->loop());
       std::lock_guard<std::mutex> lock(s_.mu_);
       check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");
       check((int)s_.sessions_.size() < s_.opts_.max_sessions,
@@ -137,10 +125,8 @@ NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {
   check(opts_.role != Role::kComp || opts_.model != nullptr, "a CompNode needs its model");
   channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
   service_ = std::make_unique<Service>(*this);
-  int port = 0;
-  server_ = start_tls_server(service_.get(), opts_.tls, opts_.link, opts_.listen, &port);
-  check(server_ != nullptr && port > 0, "cannot listen on " + opts_.listen + " (address in use or invalid?)");
-  address_ = opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(port);
+  server_ = std::make_unique<LinkServer>(opts_.tls, opts_.link, opts_.listen, service_->handlers(), "node");
+  address_ = opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(server_->port());
   reaper_ = std::thread([this] { reap(); });
 }
 
@@ -154,15 +140,17 @@ void NodeServer::shutdown() {
   }
   reaper_cv_.notify_all();
   reaper_.join();
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_->shutdown(std::chrono::seconds(1));
   std::map<uint64_t, std::shared_ptr<NodeSession>> sessions;
   {
     std::lock_guard<std::mutex> lock(mu_);
     sessions.swap(sessions_);
   }
+  // Their links close on the loop, so it stops last.
   for (auto& [id, s] : sessions) release(std::move(s));
   for (auto& s : retired_) release(std::move(s));  // the reaper has stopped
   retired_.clear();
+  server_->stop();
 }
 
 int NodeServer::open_sessions() const {

@@ -6,7 +6,7 @@
 // model with another SHA-256; an AttnNode loads no weights and takes the
 // model's dimensions from the session setup. Each message arriving on a Link
 // stream is checked (size limit, byte lengths, session, sender and its
-// certificate, addressee) and queued for the session's role; a refused one
+// certificate, addressee) and handed to the session's role; a refused one
 // ends that stream with the reason. Sessions are freed on CloseSession or
 // after `idle_timeout` without messages.
 #pragma once
@@ -20,6 +20,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "net/link_server.h"
 #include "net/peer_link.h"
 #include "net/tls.h"
 #include "transport/node_session.h"
@@ -65,7 +66,7 @@ class NodeServer {
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<NodeSession>> sessions_;
   std::unique_ptr<Service> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<LinkServer> server_;
   std::mutex reaper_mu_;  // guards the two below
   std::condition_variable reaper_cv_;
   std::vector<std::shared_ptr<NodeSession>> retired_;

@@ -16,14 +16,14 @@ std::string node_name(const NodeId& self, const Plan& plan, const AddressBook& b
 }  // namespace
 
 NodeSession::NodeSession(uint64_t id, NodeId self, const PlanSpec& spec, const ModelConfig& cfg, const Model* model,
-                         AddressBook book, PeerChannels& channels)
+                         AddressBook book, PeerChannels& channels, LinkLoop& loop)
     : id_(id),
       self_(self),
       plan_(Plan::make(spec, cfg)),
       cfg_(cfg),
       book_(std::move(book)),
       name_(node_name(self, plan_, book_)),
-      links_(channels, book_, [this](const SendFailure& f) { fail(describe(f, plan_.beta(), name_)); }) {
+      links_(channels, loop, book_, [this](const SendFailure& f) { fail(describe(f, plan_.beta(), name_)); }) {
   if (self.role == Role::kComp) {
     check(model != nullptr, name_ + ": a CompNode session needs the model");
     comp_ = std::make_unique<CompNode>(*model, plan_, self.index, id);

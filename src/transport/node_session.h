@@ -1,10 +1,10 @@
 // NodeSession — one client's session on a node: one role object and the
 // links to the session's peers.
 //
-// A message is handled on the gRPC thread that read it, one at a time (the
-// role is a single-threaded state machine), in arrival order per sender: a
-// thread of its own would add a wake-up to every message, and wake-ups are
-// what messages cost on a shared host (docs/PERFORMANCE.md). What the role
+// A message is handled on the loop thread that read it (LinkServer), one at
+// a time (the role is a single-threaded state machine), in arrival order per
+// sender: a thread of its own would add a wake-up to every message, and
+// wake-ups are what messages cost on a shared host (docs/PERFORMANCE.md). What the role
 // sends goes straight onto the session's Link streams, without waiting.
 // The first failure — the role throws
 // (a plan violation, a malformed message) or a send fails — is reported to
@@ -32,9 +32,9 @@ class NodeSession {
   // `model` is the node's model for a CompNode, null for an AttnNode (which
   // only needs `cfg`). `book` holds every party, this node included.
   NodeSession(uint64_t id, NodeId self, const PlanSpec& spec, const ModelConfig& cfg, const Model* model,
-              AddressBook book, PeerChannels& channels);
+              AddressBook book, PeerChannels& channels, LinkLoop& loop);
   // Closes the links (waiting up to a second for peers to take what is
-  // queued). Must not run on a gRPC callback thread: release() first.
+  // queued). Must not run on the loop thread: release() first.
   ~NodeSession();
 
   // Hands `m` to the role now. Refused (false) once the session has failed.
@@ -74,7 +74,7 @@ class NodeSession {
 };
 
 // Drops the owner's reference to a session that is no longer findable,
-// after waiting until no gRPC thread still uses it (deliver() holds a
+// after waiting until the loop thread no longer uses it (deliver() holds a
 // reference while it runs), so the destructor runs on the calling thread.
 void release(std::shared_ptr<NodeSession> session);
 

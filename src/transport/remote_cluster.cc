@@ -15,45 +15,56 @@ uint64_t random_session_id() {
   return id;
 }
 
-// Runs `rpc(stub, ctx, done)` on every node at once and waits for all; returns
-// each node's status.
-template <class StartRpc>
+// Calls one unary RPC on every node at once (`prepare` makes node id's call
+// on `cq`), each with `deadline`, and waits for all; returns each node's
+// status and fills `replies`.
+template <class Rep, class Prepare>
 std::map<NodeId, grpc::Status> on_every_node(PeerChannels& ch, const AddressBook& book, std::chrono::milliseconds deadline,
-                                             StartRpc start) {
-  std::map<NodeId, grpc::Status> result;
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t pending = 0;
-  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+                                             std::map<NodeId, Rep>& replies, Prepare prepare) {
+  struct Call {
+    NodeId node;
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Rep>> rpc;
+    grpc::Status status;
+  };
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<Call>> calls;
   for (const auto& [id, addr] : book) {
     if (id.role == Role::kClient) continue;
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + deadline);
-    ++pending;
-    const NodeId node = id;
-    start(ch.stub(addr), ctx.get(), node, [&, node](grpc::Status s) {
-      std::lock_guard<std::mutex> lock(mu);
-      result[node] = std::move(s);
-      if (--pending == 0) cv.notify_one();
-    });
-    ctxs.push_back(std::move(ctx));
+    auto c = std::make_unique<Call>();
+    c->node = id;
+    c->ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    c->rpc = prepare(ch.stub(addr), &c->ctx, id, &cq);
+    c->rpc->StartCall();
+    c->rpc->Finish(&replies[id], &c->status, c.get());
+    calls.push_back(std::move(c));
   }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return pending == 0; });
+  std::map<NodeId, grpc::Status> result;
+  void* tag;
+  bool ok;
+  for (size_t done = 0; done < calls.size() && cq.Next(&tag, &ok); ++done) {
+    const Call* c = static_cast<const Call*>(tag);
+    result[c->node] = c->status;
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
   return result;
 }
 
 }  // namespace
 
 // The client's gRPC endpoint: only Link (and Health) mean anything here.
-class RemoteCluster::Service final : public wire::Node::CallbackService {
+class RemoteCluster::Service {
  public:
   explicit Service(RemoteCluster& c) : c_(c) {}
 
-  grpc::ServerBidiReactor<wire::Envelope, wire::Ack>* Link(grpc::CallbackServerContext* ctx) override {
-    return new LinkReader(ctx, [this](const std::string& peer_cn, const wire::Envelope& env) {
-      return accept(peer_cn, env);
-    });
+  LinkHandlers handlers() {
+    const grpc::Status no_sessions(grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions");
+    return {.accept = [this](const std::string& cn, const wire::Envelope& env) { return accept(cn, env); },
+            .open = [no_sessions](const grpc::ServerContextBase&, const wire::SessionSetup&) { return no_sessions; },
+            .close = [no_sessions](const wire::SessionRef&) { return no_sessions; },
+            .health = [](wire::HealthReply* r) { r->set_role((int32_t)Role::kClient); }};
   }
 
   grpc::Status accept(const std::string& peer_cn, const wire::Envelope& env) {
@@ -72,19 +83,6 @@ class RemoteCluster::Service final : public wire::Node::CallbackService {
     c_.handle(m);
     return grpc::Status::OK;
   }
-  grpc::ServerUnaryReactor* OpenSession(grpc::CallbackServerContext* ctx, const wire::SessionSetup*,
-                                        wire::Ack*) override {
-    return finish_unary(ctx, {grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions"});
-  }
-  grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx, const wire::SessionRef*,
-                                         wire::Ack*) override {
-    return finish_unary(ctx, {grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions"});
-  }
-  grpc::ServerUnaryReactor* Health(grpc::CallbackServerContext* ctx, const wire::HealthRequest*,
-                                   wire::HealthReply* r) override {
-    r->set_role((int32_t)Role::kClient);
-    return finish_unary(ctx, grpc::Status::OK);
-  }
 
  private:
   RemoteCluster& c_;
@@ -100,22 +98,16 @@ RemoteCluster::RemoteCluster(const Model& model, const Plan& plan, AddressBook n
   for (const NodeId& n : plan_.nodes())
     check(book_.count(n), "remote cluster: no address for " + n.name(plan_.beta()));
   channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
-  links_ = std::make_unique<PeerLinks>(*channels_, book_, [this](const SendFailure& f) {
+  service_ = std::make_unique<Service>(*this);
+  server_ = std::make_unique<LinkServer>(opts_.tls, opts_.link, opts_.listen, service_->handlers(), "client");
+  links_ = std::make_unique<PeerLinks>(*channels_, server_->loop(), book_, [this](const SendFailure& f) {
     set_error(describe(f, plan_.beta(), "the client"));
   });
-  service_ = std::make_unique<Service>(*this);
-  int port = 0;
-  server_ = start_tls_server(service_.get(), opts_.tls, opts_.link, opts_.listen, &port);
-  check(server_ != nullptr && port > 0, "client: cannot listen on " + opts_.listen);
-  address_ = !opts_.advertise.empty() ? opts_.advertise
-                                      : opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(port);
+  address_ = !opts_.advertise.empty()
+                 ? opts_.advertise
+                 : opts_.listen.substr(0, opts_.listen.rfind(':')) + ":" + std::to_string(server_->port());
   book_[{Role::kClient, 0}] = address_;
-  try {
-    open_sessions(model);
-  } catch (...) {
-    server_->Shutdown(std::chrono::system_clock::now());
-    throw;
-  }
+  open_sessions(model);  // on failure the members' destructors end the links, then the loop
 }
 
 std::unique_ptr<RemoteCluster> RemoteCluster::from_manifest(const Model& model, const ClusterManifest& m,
@@ -128,9 +120,10 @@ std::unique_ptr<RemoteCluster> RemoteCluster::from_manifest(const Model& model, 
 
 RemoteCluster::~RemoteCluster() {
   close_sessions();
-  // Returns once no callback runs handle() any more.
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  // Once this returns no incoming call runs handle() any more.
+  server_->shutdown(std::chrono::milliseconds(500));
   links_.reset();
+  server_->stop();
 }
 
 void RemoteCluster::open_sessions(const Model& model) {
@@ -152,9 +145,9 @@ void RemoteCluster::open_sessions(const Model& model) {
     to_wire(id, setups[id].mutable_self());
     acks[id];
   }
-  auto status = on_every_node(*channels_, book_, opts_.link.rpc_deadline,
-                              [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId& id, auto done) {
-                                stub.async()->OpenSession(ctx, &setups[id], &acks[id], std::move(done));
+  auto status = on_every_node(*channels_, book_, opts_.link.rpc_deadline, acks,
+                              [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId& id, auto* cq) {
+                                return stub.PrepareAsyncOpenSession(ctx, setups[id], cq);
                               });
   for (const auto& [id, s] : status) {
     if (s.ok()) continue;
@@ -174,8 +167,8 @@ void RemoteCluster::close_sessions() {
   std::map<NodeId, wire::Ack> acks;
   for (const auto& [id, addr] : book_) acks[id];
   on_every_node(*channels_, book_, std::min<std::chrono::milliseconds>(opts_.link.rpc_deadline, std::chrono::seconds(2)),
-                [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId& id, auto done) {
-                  stub.async()->CloseSession(ctx, &ref, &acks[id], std::move(done));
+                acks, [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId&, auto* cq) {
+                  return stub.PrepareAsyncCloseSession(ctx, ref, cq);
                 });
 }
 
@@ -224,12 +217,11 @@ void RemoteCluster::handle(Message& m) {
 }
 
 std::optional<std::string> RemoteCluster::probe_nodes() {
-  std::map<NodeId, wire::HealthRequest> reqs;
+  const wire::HealthRequest req;
   std::map<NodeId, wire::HealthReply> replies;
-  for (const auto& [id, addr] : book_) reqs[id], replies[id];
-  auto status = on_every_node(*channels_, book_, opts_.stall_probe,
-                              [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId& id, auto done) {
-                                stub.async()->Health(ctx, &reqs[id], &replies[id], std::move(done));
+  auto status = on_every_node(*channels_, book_, opts_.stall_probe, replies,
+                              [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId&, auto* cq) {
+                                return stub.PrepareAsyncHealth(ctx, req, cq);
                               });
   for (const auto& [id, s] : status)
     if (!s.ok()) return describe(SendFailure{id, book_.at(id), s}, plan_.beta(), "the client's health check");

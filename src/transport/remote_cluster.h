@@ -24,6 +24,7 @@
 
 #include "client/backend.h"
 #include "client/client.h"
+#include "net/link_server.h"
 #include "net/manifest.h"
 #include "net/peer_link.h"
 #include "net/tls.h"
@@ -82,9 +83,9 @@ class RemoteCluster : public Backend {
   AddressBook book_;  // nodes and the client
   std::string address_;
   std::unique_ptr<PeerChannels> channels_;
-  std::unique_ptr<PeerLinks> links_;
   std::unique_ptr<Service> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<LinkServer> server_;  // its loop runs links_
+  std::unique_ptr<PeerLinks> links_;    // so these end first
   bool closed_ = false;
 };
 
