@@ -4,6 +4,11 @@
 
 namespace cascade {
 
+void flow_control_args(const std::function<void(const char*, int)>& set) {
+  set(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  set(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
+}
+
 LinkLoop::LinkLoop(std::unique_ptr<grpc::ServerCompletionQueue> cq) : cq_(std::move(cq)) {
   thread_ = std::thread([this] {
     void* tag;
@@ -126,6 +131,7 @@ LinkServer::LinkServer(const TlsIdentity& tls, const LinkOptions& link, const st
   b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                        (int)std::min<long long>(link.keepalive_time.count(), 1000));
   b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  flow_control_args([&](const char* key, int value) { b.AddChannelArgument(key, value); });
   b.RegisterService(&service_);
   auto cq = b.AddCompletionQueue();
   server_ = b.BuildAndStart();

@@ -23,6 +23,7 @@ wire::Node::Stub& PeerChannels::stub(const std::string& address) {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, (int)opts_.keepalive_time.count());
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, (int)opts_.keepalive_timeout.count());
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    flow_control_args([&](const char* key, int value) { args.SetInt(key, value); });
     s = wire::Node::NewStub(grpc::CreateCustomChannel(address, creds_, args));
   }
   return *s;

@@ -77,7 +77,10 @@ void LocalProcessCluster::spawn(Child& c, const PemPaths& pem) {
   argv.push_back(nullptr);
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) env_strings.push_back(*e);
-  for (const auto& [k, v] : opts_.node_env)
+  std::map<std::string, std::string> env = opts_.node_env;
+  if (c.role == Role::kComp)
+    for (const auto& [k, v] : opts_.comp_env) env[k] = v;
+  for (const auto& [k, v] : env)
     if (!getenv(k.c_str())) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());

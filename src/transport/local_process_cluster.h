@@ -16,10 +16,12 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net/certs.h"
@@ -39,6 +41,11 @@ struct LocalProcessClusterOptions {
   // while idle starve the others (measured: 10x slower steps on 2 cores).
   std::map<std::string, std::string> node_env = {
       {"OMP_NUM_THREADS", "1"}, {"OPENBLAS_NUM_THREADS", "1"}, {"OMP_WAIT_POLICY", "PASSIVE"}};
+  // CompNodes' changes to node_env: every core. In a decode step only the
+  // new position's owner computes, and one thread ran it at half the
+  // host's memory bandwidth; idle threads still sleep.
+  std::map<std::string, std::string> comp_env = {
+      {"OMP_NUM_THREADS", std::to_string(std::max(1u, std::thread::hardware_concurrency()))}};
   std::chrono::milliseconds startup_timeout{60'000};
 };
 
