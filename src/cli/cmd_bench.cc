@@ -324,7 +324,8 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   LocalProcessCluster nodes({.node_binary = self_binary(),
                              .model_path = o.model,
                              .n_comp = plan.alpha(),
-                             .n_attn = plan.n_attn()});
+                             .n_attn = plan.n_attn(),
+                             .map_weights = o.mmap});
   auto prompt = bench_prompt(n_prompt, c.vocab_size);
   fprintf(stderr, "timing plaintext and remote cascade: prefill %d + decode %d ...\n", n_prompt, n_decode);
   auto [tp, tr] = time_in_turn([&] { return std::make_unique<PlainBackend>(lm.model); },

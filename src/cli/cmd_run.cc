@@ -53,7 +53,8 @@ void add_run(CLI::App& app) {
     LocalProcessCluster nodes({.node_binary = self_binary(),
                                .model_path = a->model.model,
                                .n_comp = plan.alpha(),
-                               .n_attn = plan.n_attn()});
+                               .n_attn = plan.n_attn(),
+                               .map_weights = a->model.mmap});
     fprintf(stderr, "%d nodes up in %.2f s\n", n_nodes,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     auto cluster = nodes.connect(lm.model, plan);

@@ -69,6 +69,7 @@ void LocalProcessCluster::spawn(Child& c, const PemPaths& pem) {
                                dir_ + "/ca.pem", std::string("--ready-file"), c.ready_file})
     args.push_back(s);
   if (c.role == Role::kComp) args.insert(args.end(), {"-m", opts_.model_path});
+  if (c.role == Role::kComp && opts_.map_weights) args.push_back("--mmap");
   args.insert(args.end(), opts_.extra_node_args.begin(), opts_.extra_node_args.end());
   // Everything the child needs is prepared before fork: between fork and
   // exec only async-signal-safe calls are allowed in a threaded process.

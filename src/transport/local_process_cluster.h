@@ -35,6 +35,7 @@ struct LocalProcessClusterOptions {
   std::vector<std::string> node_command = {"node"};  // argv after the binary, before the flags
   std::string model_path;                            // the CompNodes' model
   int n_comp = 4, n_attn = 16;
+  bool map_weights = false;  // CompNodes only memory-map the model (node --mmap): no copy each
   std::vector<std::string> extra_node_args;  // e.g. {"--rpc-deadline-ms", "2000"}
   // Added to the children's environment (unless already set there). Many
   // nodes share this host's cores, and OpenMP/OpenBLAS threads that spin

@@ -14,7 +14,7 @@
 namespace cascade {
 
 std::string node_daemon_usage() {
-  return "node --role comp|attn --listen HOST:PORT --cert PEM --key PEM --ca PEM [-m MODEL]\n"
+  return "node --role comp|attn --listen HOST:PORT --cert PEM --key PEM --ca PEM [-m MODEL [--mmap]]\n"
          "     [--ready-file PATH] [--rpc-deadline-ms N] [--idle-timeout-s N]\n"
          "     [--max-message-mib N] [--max-sessions N]";
 }
@@ -33,6 +33,10 @@ NodeDaemonOptions parse_node_daemon_args(const std::vector<std::string>& args) {
   };
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& f = args[i];
+    if (f == "--mmap") {
+      o.map_weights = true;
+      continue;
+    }
     check(i + 1 < args.size(), "node: " + f + " needs a value\nusage: " + node_daemon_usage());
     const std::string& v = args[++i];
     if (f == "--role") {
@@ -67,7 +71,7 @@ int run_node_daemon(const NodeDaemonOptions& o) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   try {
     std::optional<LoadedModel> model;
-    if (o.role == Role::kComp) model = load_model(o.model_path, {.require_tokenizer = false});
+    if (o.role == Role::kComp) model = load_model(o.model_path, {.require_tokenizer = false, .map_weights = o.map_weights});
     NodeServerOptions so;
     so.role = o.role;
     so.model = model ? &model->model : nullptr;

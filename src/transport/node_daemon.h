@@ -2,11 +2,13 @@
 // SIGTERM.
 //
 //   node --role comp|attn --listen HOST:PORT --cert PEM --key PEM --ca PEM
-//        [-m MODEL] [--ready-file PATH] [--rpc-deadline-ms N]
+//        [-m MODEL [--mmap]] [--ready-file PATH] [--rpc-deadline-ms N]
 //        [--idle-timeout-s N] [--max-message-mib N] [--max-sessions N]
 //
-// A CompNode loads (memory-maps) MODEL at startup and serves only sessions for
-// that model; an AttnNode loads no weights. --ready-file receives the bound
+// A CompNode loads MODEL at startup, like `cascade generate`: copied and
+// packed for the GEMM (kernels.h), or with --mmap only memory-mapped (no
+// copy: CompNodes on one host share the page cache; slower, OpenBLAS GEMM).
+// It serves only sessions for that model; an AttnNode loads no weights. --ready-file receives the bound
 // address (atomically) once the server accepts RPCs: with --listen
 // 127.0.0.1:0 that is how a launcher learns the port.
 #pragma once
@@ -23,6 +25,7 @@ struct NodeDaemonOptions {
   std::string listen = "127.0.0.1:0";
   std::string cert, key, ca;  // PEM files: this node's certificate and key, the cluster's CA
   std::string model_path;     // CompNode only
+  bool map_weights = false;   // --mmap
   std::string ready_file;     // optional
   int rpc_deadline_ms = 10'000;
   int idle_timeout_s = 600;
