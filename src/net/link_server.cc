@@ -74,6 +74,7 @@ class LinkServer::LinkCall final : public LinkLoop::Tag {
   }
 
   LinkServer& s_;
+  Live live_{s_};
   grpc::ServerContext ctx_;
   grpc::ServerAsyncReaderWriter<wire::Ack, wire::Envelope> stream_;
   State state_ = State::kWaiting;
@@ -111,6 +112,7 @@ class LinkServer::UnaryCall final : public LinkLoop::Tag {
 
  private:
   LinkServer& s_;
+  Live live_{s_};
   Request request_;
   Handle handle_;
   grpc::ServerContext ctx_;
@@ -168,9 +170,24 @@ void LinkServer::await_calls() {
       });
 }
 
+LinkServer::Live::Live(LinkServer& s) : s(s) {
+  std::lock_guard<std::mutex> lock(s.live_mu_);
+  ++s.live_calls_;
+}
+
+LinkServer::Live::~Live() {
+  std::lock_guard<std::mutex> lock(s.live_mu_);
+  if (--s.live_calls_ == 0) s.live_cv_.notify_all();
+}
+
 void LinkServer::shutdown(std::chrono::milliseconds grace) {
   if (shutting_down_.exchange(true)) return;
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + grace);
+  if (!server_) return;
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  // Every call has been ended; wait until the loop has run (and deleted)
+  // each of them, so no handler touches its owner after this.
+  std::unique_lock<std::mutex> lock(live_mu_);
+  live_cv_.wait(lock, [&] { return live_calls_ == 0; });
 }
 
 void LinkServer::stop() {

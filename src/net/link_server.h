@@ -17,8 +17,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -100,8 +102,9 @@ class LinkServer {
 
   int port() const { return port_; }
   LinkLoop& loop() { return *loop_; }
-  // Ends every incoming call (after `grace`) and accepts no more; the loop
-  // keeps running for outgoing streams. Idempotent. Not on the loop thread.
+  // Ends every incoming call (after `grace`) and accepts no more, and
+  // returns once no handler runs or will run; the loop keeps running for
+  // outgoing streams. Idempotent. Not on the loop thread.
   void shutdown(std::chrono::milliseconds grace);
   // shutdown(), then stops the loop: outgoing streams must have ended.
   void stop();
@@ -110,6 +113,12 @@ class LinkServer {
   class LinkCall;
   template <class Req, class Rep>
   class UnaryCall;
+  // Counts a call object (waiting for a call or serving one) while it lives.
+  struct Live {
+    explicit Live(LinkServer& s);
+    ~Live();
+    LinkServer& s;
+  };
   void await_calls();  // one pending request per method
 
   LinkHandlers handlers_;
@@ -118,6 +127,9 @@ class LinkServer {
   std::unique_ptr<LinkLoop> loop_;
   int port_ = 0;
   std::atomic<bool> shutting_down_{false};
+  std::mutex live_mu_;
+  std::condition_variable live_cv_;
+  int live_calls_ = 0;
 };
 
 }  // namespace cascade
