@@ -20,6 +20,7 @@
 #include "kernels/kernels.h"
 #include "util/atomic_file.h"
 #include "model/loader.h"
+#include "model/synth.h"
 #include "net/certs.h"
 #include "net/manifest.h"
 #include "net/wire.h"
@@ -494,6 +495,26 @@ TEST_F(Net, HungNodeHitsTheDeadline) {
   EXPECT_LT(took, 8.0);
   EXPECT_NE(e.find("comp1 at " + own.address(Role::kComp, 1) + " did not answer in time"), std::string::npos) << e;
   kill(own.pid(Role::kComp, 1), SIGCONT);
+}
+
+// A node answers health checks on its link loop, after the block it is
+// computing. The client probes after 10 ms without messages, many times
+// while the CompNode runs 1000 rows of a 27 MB model through a block
+// (tens of ms): the probes must wait for it (the RPC deadline) instead of
+// naming the busy node dead.
+TEST_F(Net, BusyNodeIsNotTakenForDead) {
+  SynthSpec spec = synth_preset("tiny-llama");
+  spec.dim = 512, spec.hidden_dim = 1536, spec.n_heads = 8, spec.n_kv_heads = 4, spec.context_length = 1100;
+  const std::string path = testing::temp_dir() + "/busy-llama.gguf";
+  synthesize_gguf(spec, path);
+  const LoadedModel lm = load_model(path, {.require_tokenizer = false});
+  LocalProcessCluster own({.node_binary = CASCADE_NODE_BIN, .model_path = path, .n_comp = 1, .n_attn = 1});
+  RemoteClusterOptions o = quick();
+  o.stall_probe = std::chrono::milliseconds(10);
+  const Plan p = Plan::make({.alpha = 1, .beta = 1, .c = 0, .delta = 0, .front_layers = 1, .public_prefix = 1, .client_head = 0},
+                            lm.model.cfg);
+  auto remote = own.connect(lm.model, p, o);
+  testing::expect_matches_plain(lm.model, *remote, random_prompt(1000, lm.model.cfg.vocab_size, 21), 2);
 }
 
 }  // namespace

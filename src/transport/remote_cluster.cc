@@ -219,7 +219,9 @@ void RemoteCluster::handle(Message& m) {
 std::optional<std::string> RemoteCluster::probe_nodes() {
   const wire::HealthRequest req;
   std::map<NodeId, wire::HealthReply> replies;
-  auto status = on_every_node(*channels_, book_, opts_.stall_probe, replies,
+  // The RPC deadline, not stall_probe: a node answers on its link loop, so
+  // one still computing a long block answers once the block is done.
+  auto status = on_every_node(*channels_, book_, opts_.link.rpc_deadline, replies,
                               [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId&, auto* cq) {
                                 return stub.PrepareAsyncHealth(ctx, req, cq);
                               });

@@ -5,8 +5,10 @@
 // client's head keys, final rows, errors). Construction opens the session on
 // every node of the plan; step() sends the step's messages and waits until
 // the client has every final row, an error arrives, or the step deadline
-// passes. While nothing arrives for `stall_probe`, it health-checks the nodes,
-// so a dead node is named within about that time instead of at the deadline.
+// passes. While nothing arrives for `stall_probe`, it health-checks the nodes
+// (each within the RPC deadline: a node busy computing answers after its
+// block), so a dead or frozen node is named within stall_probe + the RPC
+// deadline instead of at the step deadline.
 // Errors throw cascade::Error naming the node and why, e.g.
 //   "attn(2,3) at 127.0.0.1:5012 is unreachable: ... (reported by comp1 at ...)";
 // after one, the cluster is unusable (step() throws it again). The destructor
