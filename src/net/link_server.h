@@ -35,9 +35,11 @@ struct LinkOptions {
   std::chrono::milliseconds rpc_deadline{10000};  // every unary RPC, every link
   int max_message_bytes = 256 << 20;              // both directions
   // HTTP/2 keepalive on open Link streams: a peer that does not answer a
-  // ping within keepalive_timeout ends its links with UNAVAILABLE.
+  // ping within keepalive_timeout ends its links with UNAVAILABLE. A peer
+  // answers pings on its link loop, after the block it computes: the
+  // timeout is long (a frozen node is found sooner by the client's probe).
   std::chrono::milliseconds keepalive_time{10000};
-  std::chrono::milliseconds keepalive_timeout{5000};
+  std::chrono::milliseconds keepalive_timeout{30000};
 };
 
 // Sets the HTTP/2 flow control of every link, both ends: a fixed 8 MiB
