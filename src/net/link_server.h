@@ -60,7 +60,6 @@ class LinkLoop {
   explicit LinkLoop(std::unique_ptr<grpc::ServerCompletionQueue> cq);
   ~LinkLoop();  // stop()
   grpc::ServerCompletionQueue* cq() { return cq_.get(); }
-  bool on_loop_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
   // Shuts the queue down and waits until every operation on it has
   // completed. Only after the server's Shutdown and once every outgoing
   // stream has ended. Idempotent.
