@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -61,6 +62,106 @@ RemoteClusterOptions quick() {
   o.step_deadline = std::chrono::seconds(15);
   o.stall_probe = std::chrono::milliseconds(500);
   return o;
+}
+
+std::string bytes_of(const grpc::ByteBuffer& b) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(b.Dump(&slices).ok());
+  std::string s;
+  for (const auto& sl : slices) s.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  return s;
+}
+
+// `s` as a ByteBuffer of `chunk`-byte slices, as gRPC hands over what TCP delivered.
+grpc::ByteBuffer buffer_of(const std::string& s, size_t chunk) {
+  std::vector<grpc::Slice> slices;
+  for (size_t i = 0; i < s.size(); i += chunk) slices.emplace_back(s.data() + i, std::min(chunk, s.size() - i));
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+Message sample_message() {
+  Message m;
+  m.type = MsgType::kAttnRows;
+  m.from = {Role::kComp, 3};
+  m.to = {Role::kAttn, 17};
+  m.session = 0x1234567890abcdefULL;
+  m.step = 4;
+  m.layer = 7;
+  m.pos = {5, 9, 130};
+  m.rows = {1.5f, -2.25f, 3e-8f, 4e30f, -0.0f, 6.f};
+  m.kv_pos = {5, 9};
+  m.k = {0.1f, 0.2f, 0.3f, 0.4f};
+  m.v = {-1.f, -2.f, -3.f, -4.f};
+  m.lse = {7.f, 8.f, 9.f};
+  return m;
+}
+
+void expect_same(const Message& a, const Message& b) {
+  EXPECT_EQ(a.type, b.type);
+  EXPECT_TRUE(a.from == b.from && a.to == b.to);
+  EXPECT_EQ(a.session, b.session);
+  EXPECT_EQ(a.step, b.step);
+  EXPECT_EQ(a.layer, b.layer);
+  EXPECT_EQ(a.pos_begin, b.pos_begin);
+  EXPECT_EQ(a.pos_end, b.pos_end);
+  EXPECT_EQ(a.flags, b.flags);
+  EXPECT_EQ(a.pos, b.pos);
+  EXPECT_EQ(a.kv_pos, b.kv_pos);
+  EXPECT_EQ(std::memcmp(a.rows.data(), b.rows.data(), 4 * a.rows.size()), 0);
+  EXPECT_EQ(a.rows.size(), b.rows.size());
+  EXPECT_EQ(a.k, b.k);
+  EXPECT_EQ(a.v, b.v);
+  EXPECT_EQ(a.lse, b.lse);
+  EXPECT_EQ(a.text, b.text);
+}
+
+// encode_link writes the Envelope that protobuf's own API writes (so the
+// generated stub, other languages and our tests read and write the same
+// bytes), and decode_link reads both back, however the bytes are sliced.
+TEST(NetWire, LinkBytesAreTheEnvelope) {
+  const Message m = sample_message();
+  wire::Envelope reference;
+  to_wire(m, &reference);
+  const std::string encoded = bytes_of(encode_link(m));
+  wire::Envelope parsed;
+  ASSERT_TRUE(parsed.ParseFromString(encoded));
+  EXPECT_EQ(parsed.SerializeAsString(), reference.SerializeAsString());
+  for (size_t chunk : {size_t(1), size_t(7), size_t(4096)}) {
+    grpc::ByteBuffer b = buffer_of(reference.SerializeAsString(), chunk);
+    const LinkMessage in = decode_link(b);
+    EXPECT_EQ(in.malformed, "") << chunk;
+    EXPECT_EQ(in.session, m.session);
+    expect_same(in.msg, m);
+  }
+  // The arrays left out when empty, and an error's text, both ways.
+  Message e;
+  e.type = MsgType::kError;
+  e.from = {Role::kAttn, 2};
+  e.session = 9;
+  e.text = "attn(0,2) failed";
+  grpc::ByteBuffer b = encode_link(e);
+  const LinkMessage in = decode_link(b);
+  EXPECT_EQ(in.malformed, "");
+  expect_same(in.msg, e);
+}
+
+TEST(NetWire, MalformedLinkBytesAreNamed) {
+  wire::Envelope env;
+  to_wire(sample_message(), &env);
+  env.set_k(std::string(4 * 3 + 2, '\0'));
+  grpc::ByteBuffer odd = buffer_of(env.SerializeAsString(), 5);
+  LinkMessage in = decode_link(odd);
+  EXPECT_EQ(in.malformed, "malformed payload: field k has 14 bytes, not a whole number of 4-byte elements");
+  EXPECT_EQ(in.session, env.session());  // still known: the refusal names the session
+  env.set_k("");
+  env.mutable_to()->set_role(99);
+  grpc::ByteBuffer role = buffer_of(env.SerializeAsString(), 64);
+  EXPECT_EQ(decode_link(role).malformed, "malformed message: unknown role 99");
+  const std::string whole = env.SerializeAsString();
+  grpc::ByteBuffer cut = buffer_of(whole.substr(0, whole.size() - 3), 64);  // truncated inside lse
+  EXPECT_EQ(decode_link(cut).malformed, "malformed message: not a Cascade Envelope");
+  grpc::ByteBuffer junk = buffer_of(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11), 4);
+  EXPECT_EQ(decode_link(junk).malformed, "malformed message: not a Cascade Envelope");
 }
 
 // One set of node processes for the whole suite: 8 CompNodes + 64 AttnNodes.

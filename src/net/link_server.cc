@@ -26,7 +26,7 @@ void LinkLoop::stop() {
   thread_.join();
 }
 
-// One incoming Link stream: reads Envelopes and hands each to `accept` until
+// One incoming Link stream: reads messages and hands each to `accept` until
 // the sender half-closes (the stream ends OK) or `accept` refuses one (the
 // stream ends with that status).
 class LinkServer::LinkCall final : public LinkLoop::Tag {
@@ -45,19 +45,20 @@ class LinkServer::LinkCall final : public LinkLoop::Tag {
         if (!s_.shutting_down_) new LinkCall(s_);  // waits for the next stream
         peer_cn_ = peer_common_name(ctx_);  // cannot change within a stream
         state_ = State::kReading;
-        stream_.Read(&env_, this);
+        stream_.Read(&bytes_, this);
         return;
       case State::kReading: {
         if (!ok) {  // the sender half-closed or is gone
           finish(grpc::Status::OK);
           return;
         }
-        grpc::Status st = s_.handlers_.accept(peer_cn_, env_);
+        grpc::Status st = s_.handlers_.accept(peer_cn_, decode_link(bytes_));
         if (!st.ok()) {
           finish(std::move(st));
           return;
         }
-        stream_.Read(&env_, this);
+        bytes_.Clear();
+        stream_.Read(&bytes_, this);
         return;
       }
       case State::kFinishing:
@@ -76,10 +77,10 @@ class LinkServer::LinkCall final : public LinkLoop::Tag {
   LinkServer& s_;
   Live live_{s_};
   grpc::ServerContext ctx_;
-  grpc::ServerAsyncReaderWriter<wire::Ack, wire::Envelope> stream_;
+  grpc::ServerAsyncReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer> stream_;
   State state_ = State::kWaiting;
   std::string peer_cn_;
-  wire::Envelope env_;
+  grpc::ByteBuffer bytes_;
 };
 
 // One unary RPC: waits for a call, answers it with `handle`, and puts the
@@ -148,8 +149,7 @@ LinkServer::LinkServer(const TlsIdentity& tls, const LinkOptions& link, const st
 LinkServer::~LinkServer() { stop(); }
 
 void LinkServer::await_calls() {
-  using Svc = wire::Node::AsyncService;
-  Svc* svc = &service_;
+  Service* svc = &service_;
   new LinkCall(*this);
   new UnaryCall<wire::SessionSetup, wire::Ack>(
       *this,

@@ -27,6 +27,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "net/tls.h"
+#include "net/wire.h"
 #include "proto/cascade.grpc.pb.h"
 
 namespace cascade {
@@ -82,9 +83,10 @@ struct MemberTag final : LinkLoop::Tag {
 
 // What a party does with each RPC. All run on the loop thread.
 struct LinkHandlers {
-  // One message of a Link stream, with the sender's verified certificate
-  // name; a non-OK status refuses it and ends the stream with that status.
-  std::function<grpc::Status(const std::string& peer_cn, const wire::Envelope&)> accept;
+  // One message of a Link stream (decode_link's, perhaps malformed), with
+  // the sender's verified certificate name; a non-OK status refuses it and
+  // ends the stream with that status.
+  std::function<grpc::Status(const std::string& peer_cn, LinkMessage&&)> accept;
   std::function<grpc::Status(const grpc::ServerContextBase&, const wire::SessionSetup&)> open;
   std::function<grpc::Status(const wire::SessionRef&)> close;
   std::function<void(wire::HealthReply*)> health;
@@ -123,7 +125,10 @@ class LinkServer {
   void await_calls();  // one pending request per method
 
   LinkHandlers handlers_;
-  wire::Node::AsyncService service_;
+  // Link is served as bytes (decode_link), the unary methods as protobuf.
+  using Service = wire::Node::WithRawMethod_Link<wire::Node::WithAsyncMethod_OpenSession<
+      wire::Node::WithAsyncMethod_CloseSession<wire::Node::WithAsyncMethod_Health<wire::Node::Service>>>>;
+  Service service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<LinkLoop> loop_;
   int port_ = 0;

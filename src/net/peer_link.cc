@@ -6,13 +6,18 @@
 
 namespace cascade {
 
+namespace {
+// wire::Node's Link, called with bytes (the generated stub would serialize
+// through protobuf, copying every array twice).
+const std::string kLinkMethod = "/cascade.wire.Node/Link";
+}  // namespace
+
 PeerChannels::PeerChannels(std::shared_ptr<grpc::ChannelCredentials> creds, LinkOptions opts)
     : creds_(std::move(creds)), opts_(opts) {}
 
-wire::Node::Stub& PeerChannels::stub(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+PeerChannels::Stubs& PeerChannels::stubs(const std::string& address) {
   auto& s = stubs_[address];
-  if (!s) {
+  if (!s.typed) {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(opts_.max_message_bytes);
     args.SetMaxReceiveMessageSize(opts_.max_message_bytes);
@@ -24,9 +29,21 @@ wire::Node::Stub& PeerChannels::stub(const std::string& address) {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, (int)opts_.keepalive_timeout.count());
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     flow_control_args([&](const char* key, int value) { args.SetInt(key, value); });
-    s = wire::Node::NewStub(grpc::CreateCustomChannel(address, creds_, args));
+    auto channel = grpc::CreateCustomChannel(address, creds_, args);
+    s.typed = wire::Node::NewStub(channel);
+    s.link = std::make_unique<grpc::GenericStub>(channel);
   }
-  return *s;
+  return s;
+}
+
+wire::Node::Stub& PeerChannels::stub(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return *stubs(address).typed;
+}
+
+grpc::GenericStub& PeerChannels::link_stub(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return *stubs(address).link;
 }
 
 std::unique_ptr<grpc::ClientContext> PeerChannels::context() const {
@@ -61,7 +78,7 @@ class PeerLinks::Stream {
  public:
   Stream(PeerLinks& owner, NodeId to, std::string address)
       : owner_(owner), to_(to), address_(std::move(address)) {
-    rw_ = owner_.channels_.stub(address_).PrepareAsyncLink(&ctx_, owner_.loop_.cq());
+    rw_ = owner_.channels_.link_stub(address_).PrepareCall(&ctx_, kLinkMethod, owner_.loop_.cq());
     // StartCall sends the headers on the write operation: the first
     // write waits for it.
     ops_ = 2;
@@ -70,10 +87,10 @@ class PeerLinks::Stream {
     rw_->Read(&ack_, &read_done_);
   }
 
-  void write(wire::Envelope env) {
+  void write(grpc::ByteBuffer bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     if (closing_ || broken_) return;  // the end is (or will be) reported
-    queue_.push_back(std::move(env));
+    queue_.push_back(std::move(bytes));
     if (!writing_) write_front();
   }
 
@@ -172,17 +189,17 @@ class PeerLinks::Stream {
   const NodeId to_;
   const std::string address_;
   grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientAsyncReaderWriter<wire::Envelope, wire::Ack>> rw_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> rw_;
   MemberTag<Stream> started_{this, &Stream::on_started};
   MemberTag<Stream> write_done_{this, &Stream::on_write_done};
   MemberTag<Stream> read_done_{this, &Stream::on_read_done};
   MemberTag<Stream> writes_done_{this, &Stream::on_writes_done};
   MemberTag<Stream> finished_{this, &Stream::on_finished};
-  wire::Ack ack_;
+  grpc::ByteBuffer ack_;
   grpc::Status status_;
   std::mutex mu_;
   std::condition_variable done_cv_;
-  std::deque<wire::Envelope> queue_;  // front: the write in flight, once the headers went
+  std::deque<grpc::ByteBuffer> queue_;  // front: the write in flight, once the headers went
   int ops_ = 0;                       // operations started and not completed
   bool writing_ = false, closing_ = false, broken_ = false, half_closed_ = false, finished_done_ = false;
 };
@@ -210,9 +227,7 @@ void PeerLinks::send(Message m) {
     report({m.to, "?", grpc::Status(grpc::StatusCode::NOT_FOUND, "no address for it in the session")});
     return;
   }
-  wire::Envelope env;
-  to_wire(m, &env);
-  stream->write(std::move(env));
+  stream->write(encode_link(std::move(m)));
 }
 
 void PeerLinks::close(std::chrono::milliseconds grace) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "net/link_server.h"
@@ -40,6 +41,8 @@ class PeerChannels {
 
   // The stub for `address` (host:port), created on first use.
   wire::Node::Stub& stub(const std::string& address);
+  // The same channel's Link method, as bytes (encode_link's).
+  grpc::GenericStub& link_stub(const std::string& address);
   // A context with the link's deadline, for unary RPCs.
   std::unique_ptr<grpc::ClientContext> context() const;
   const LinkOptions& options() const { return opts_; }
@@ -48,7 +51,12 @@ class PeerChannels {
   std::shared_ptr<grpc::ChannelCredentials> creds_;
   LinkOptions opts_;
   std::mutex mu_;
-  std::map<std::string, std::unique_ptr<wire::Node::Stub>> stubs_;
+  struct Stubs {
+    std::unique_ptr<wire::Node::Stub> typed;
+    std::unique_ptr<grpc::GenericStub> link;
+  };
+  Stubs& stubs(const std::string& address);  // under mu_
+  std::map<std::string, Stubs> stubs_;
 };
 
 struct SendFailure {

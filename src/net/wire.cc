@@ -2,6 +2,12 @@
 
 #include <bit>
 #include <cstring>
+#include <memory>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 
 #include "util/error.h"
 
@@ -12,18 +18,77 @@ static_assert(std::endian::native == std::endian::little,
 
 namespace {
 
+namespace pbio = google::protobuf::io;
+using google::protobuf::internal::WireFormatLite;
+
+// The Envelope's array fields (proto/cascade.proto).
+constexpr int kPosField = 10, kRowsField = 11, kKvPosField = 12, kKField = 13, kVField = 14, kLseField = 15;
+
+// Every field but the arrays.
+void header_to_wire(const Message& m, wire::Envelope* env) {
+  env->set_type((int32_t)m.type);
+  to_wire(m.from, env->mutable_from());
+  to_wire(m.to, env->mutable_to());
+  env->set_session(m.session);
+  env->set_step(m.step);
+  env->set_layer(m.layer);
+  env->set_pos_begin(m.pos_begin);
+  env->set_pos_end(m.pos_end);
+  env->set_flags(m.flags);
+  env->set_text(m.text);
+}
+
 template <class T>
 void put(const std::vector<T>& v, std::string* out) {
   out->assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
+// The key and length of a bytes field, then a slice over `v` that keeps
+// `owner` (which holds v) alive until gRPC releases it.
 template <class T>
-void get(const std::string& bytes, const char* field, std::vector<T>& v) {
-  check(bytes.size() % sizeof(T) == 0,
-        std::string("malformed payload: field ") + field + " has " + std::to_string(bytes.size()) +
-            " bytes, not a whole number of " + std::to_string(sizeof(T)) + "-byte elements");
-  v.resize(bytes.size() / sizeof(T));
-  if (!bytes.empty()) std::memcpy(v.data(), bytes.data(), bytes.size());
+void append_array(int field, const std::vector<T>& v, const std::shared_ptr<const Message>& owner,
+                  std::vector<grpc::Slice>& slices) {
+  if (v.empty()) return;
+  const size_t bytes = v.size() * sizeof(T);
+  uint8_t key[16];
+  uint8_t* end = pbio::CodedOutputStream::WriteTagToArray(
+      WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), key);
+  end = pbio::CodedOutputStream::WriteVarint64ToArray(bytes, end);
+  slices.emplace_back(key, end - key);
+  slices.emplace_back(const_cast<T*>(v.data()), bytes,
+                      [](void* held) { delete static_cast<std::shared_ptr<const Message>*>(held); },
+                      new std::shared_ptr<const Message>(owner));
+}
+
+// Reads a bytes field's length and contents into `v`.
+template <class T>
+bool read_array(pbio::CodedInputStream& in, const char* field, std::vector<T>& v, std::string& malformed) {
+  uint32_t bytes;
+  if (!in.ReadVarint32(&bytes)) return false;
+  if (bytes % sizeof(T) != 0) {
+    if (malformed.empty())
+      malformed = std::string("malformed payload: field ") + field + " has " + std::to_string(bytes) +
+                  " bytes, not a whole number of " + std::to_string(sizeof(T)) + "-byte elements";
+    return in.Skip((int)bytes);
+  }
+  v.resize(bytes / sizeof(T));
+  return bytes == 0 || in.ReadRaw(v.data(), (int)bytes);
+}
+
+// The header's fields into `m`; throws Error on an unknown type or role.
+void header_from_wire(const wire::Envelope& env, Message& m) {
+  check(env.type() >= (int)MsgType::kStepBegin && env.type() <= (int)MsgType::kCacheRows,
+        "malformed message: unknown type " + std::to_string(env.type()));
+  m.type = (MsgType)env.type();
+  m.from = from_wire(env.from());
+  m.to = from_wire(env.to());
+  m.session = env.session();
+  m.step = env.step();
+  m.layer = env.layer();
+  m.pos_begin = env.pos_begin();
+  m.pos_end = env.pos_end();
+  m.flags = env.flags();
+  m.text = env.text();
 }
 
 }  // namespace
@@ -41,45 +106,75 @@ NodeId from_wire(const wire::NodeRef& ref) {
 }
 
 void to_wire(const Message& m, wire::Envelope* env) {
-  env->set_type((int32_t)m.type);
-  to_wire(m.from, env->mutable_from());
-  to_wire(m.to, env->mutable_to());
-  env->set_session(m.session);
-  env->set_step(m.step);
-  env->set_layer(m.layer);
-  env->set_pos_begin(m.pos_begin);
-  env->set_pos_end(m.pos_end);
-  env->set_flags(m.flags);
+  header_to_wire(m, env);
   put(m.pos, env->mutable_pos());
   put(m.rows, env->mutable_rows());
   put(m.kv_pos, env->mutable_kv_pos());
   put(m.k, env->mutable_k());
   put(m.v, env->mutable_v());
   put(m.lse, env->mutable_lse());
-  env->set_text(m.text);
 }
 
-Message from_wire(const wire::Envelope& env) {
-  Message m;
-  check(env.type() >= (int)MsgType::kStepBegin && env.type() <= (int)MsgType::kCacheRows,
-        "malformed message: unknown type " + std::to_string(env.type()));
-  m.type = (MsgType)env.type();
-  m.from = from_wire(env.from());
-  m.to = from_wire(env.to());
-  m.session = env.session();
-  m.step = env.step();
-  m.layer = env.layer();
-  m.pos_begin = env.pos_begin();
-  m.pos_end = env.pos_end();
-  m.flags = env.flags();
-  get(env.pos(), "pos", m.pos);
-  get(env.rows(), "rows", m.rows);
-  get(env.kv_pos(), "kv_pos", m.kv_pos);
-  get(env.k(), "k", m.k);
-  get(env.v(), "v", m.v);
-  get(env.lse(), "lse", m.lse);
-  m.text = env.text();
-  return m;
+grpc::ByteBuffer encode_link(Message m) {
+  wire::Envelope header;
+  header_to_wire(m, &header);
+  const std::string header_bytes = header.SerializeAsString();
+  auto owner = std::make_shared<const Message>(std::move(m));
+  std::vector<grpc::Slice> slices;
+  slices.reserve(13);
+  slices.emplace_back(header_bytes);
+  append_array(kPosField, owner->pos, owner, slices);
+  append_array(kRowsField, owner->rows, owner, slices);
+  append_array(kKvPosField, owner->kv_pos, owner, slices);
+  append_array(kKField, owner->k, owner, slices);
+  append_array(kVField, owner->v, owner, slices);
+  append_array(kLseField, owner->lse, owner, slices);
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+LinkMessage decode_link(grpc::ByteBuffer& bytes) {
+  LinkMessage out;
+  Message& m = out.msg;
+  // Every non-array field is copied as it is into `header`, parsed by
+  // protobuf below; the arrays are read straight into the Message.
+  std::string header;
+  bool readable = true;
+  {
+    grpc::ProtoBufferReader reader(&bytes);
+    pbio::CodedInputStream in(&reader);
+    pbio::StringOutputStream header_stream(&header);
+    pbio::CodedOutputStream header_out(&header_stream);
+    while (readable) {
+      const uint32_t tag = in.ReadTag();
+      if (tag == 0) {
+        readable = in.ConsumedEntireMessage();
+        break;
+      }
+      const bool delimited = WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+      switch (delimited ? WireFormatLite::GetTagFieldNumber(tag) : 0) {
+        case kPosField: readable = read_array(in, "pos", m.pos, out.malformed); break;
+        case kRowsField: readable = read_array(in, "rows", m.rows, out.malformed); break;
+        case kKvPosField: readable = read_array(in, "kv_pos", m.kv_pos, out.malformed); break;
+        case kKField: readable = read_array(in, "k", m.k, out.malformed); break;
+        case kVField: readable = read_array(in, "v", m.v, out.malformed); break;
+        case kLseField: readable = read_array(in, "lse", m.lse, out.malformed); break;
+        default: readable = WireFormatLite::SkipField(&in, tag, &header_out);
+      }
+    }
+  }
+  wire::Envelope env;
+  if (!env.ParseFromString(header)) readable = false;
+  out.session = env.session();
+  if (!readable) {
+    out.malformed = "malformed message: not a Cascade Envelope";
+    return out;
+  }
+  try {
+    header_from_wire(env, m);
+  } catch (const Error& e) {
+    if (out.malformed.empty()) out.malformed = e.what();
+  }
+  return out;
 }
 
 void to_wire(const PlanSpec& s, wire::PlanSpec* p) {

@@ -1,6 +1,10 @@
 // Conversions between Cascade's structs and their protobuf form
-// (proto/cascade.proto). Arrays travel as little-endian bytes: one memcpy.
+// (proto/cascade.proto). Arrays travel as little-endian bytes.
 #pragma once
+
+#include <string>
+
+#include <grpcpp/support/byte_buffer.h>
 
 #include "model/model.h"
 #include "nodes/message.h"
@@ -9,10 +13,31 @@
 
 namespace cascade {
 
+// A Link message, as bytes: a serialized wire::Envelope, written without
+// protobuf's copies. The header fields go in one small slice; each array
+// goes as a slice that points into the Message's own vector (taken over,
+// freed when gRPC is done with it), so sending copies no payload before TLS.
+// At 72 processes on 2 cores the copies were 10 % of prefill's CPU.
+grpc::ByteBuffer encode_link(Message m);
+
+// What decode_link read. `session` is the Envelope's session id (0 when
+// unreadable); `malformed` says why the message is not a valid Message, and
+// is empty when it is.
+struct LinkMessage {
+  uint64_t session = 0;
+  Message msg;
+  std::string malformed;
+};
+// Reads one Link message; each array is copied once, from gRPC's slices into
+// the Message. Malformed: not an Envelope, an array whose byte length is not
+// a whole number of elements, an unknown type or role. Row widths are the
+// roles' to check.
+LinkMessage decode_link(grpc::ByteBuffer& bytes);
+
+// The same Envelope through protobuf's own API: for tools and tests that
+// write Link messages with the generated stub (encode_link's bytes parse as
+// exactly this Envelope).
 void to_wire(const Message& m, wire::Envelope* env);
-// Throws Error when an array's byte length is not a whole number of elements
-// or the type/role is unknown. Row widths are the roles' to check.
-Message from_wire(const wire::Envelope& env);
 
 void to_wire(const NodeId& id, wire::NodeRef* ref);
 // Throws Error on an unknown role or negative index.

@@ -17,7 +17,7 @@ class NodeServer::Service {
   explicit Service(NodeServer& s) : s_(s) {}
 
   LinkHandlers handlers() {
-    return {.accept = [this](const std::string& cn, const wire::Envelope& env) { return accept(cn, env); },
+    return {.accept = [this](const std::string& cn, LinkMessage&& in) { return accept(cn, std::move(in)); },
             .open = [this](const grpc::ServerContextBase& ctx, const wire::SessionSetup& req) { return open(ctx, req); },
             .close = [this](const wire::SessionRef& req) { return close(req); },
             .health = [this](wire::HealthReply* r) {
@@ -29,22 +29,22 @@ class NodeServer::Service {
 
   // Checks one incoming message (session, shape, addressee, sender and its
   // certificate) and hands it to the session's role.
-  grpc::Status accept(const std::string& peer_cn, const wire::Envelope& env) {
-    auto session = s_.find(env.session());
+  grpc::Status accept(const std::string& peer_cn, LinkMessage&& in) {
+    auto session = s_.find(in.session);
+    if (!session && !in.malformed.empty())
+      return {grpc::StatusCode::INVALID_ARGUMENT, self_name() + " refused a message: " + in.malformed};
     if (!session)
       return {grpc::StatusCode::NOT_FOUND,
-              self_name() + ": no session " + std::to_string(env.session()) + " (never opened, closed, or idle too long)"};
+              self_name() + ": no session " + std::to_string(in.session) + " (never opened, closed, or idle too long)"};
     if (session->failed())
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
-    Message m;
-    try {
-      m = from_wire(env);
-    } catch (const Error& e) {
+    if (!in.malformed.empty()) {
       // A malformed message ends the session: the role's state can no longer be trusted.
-      const std::string why = session->name() + " refused a message: " + e.what();
+      const std::string why = session->name() + " refused a message: " + in.malformed;
       session->fail(why);
       return {grpc::StatusCode::INVALID_ARGUMENT, why};
     }
+    Message& m = in.msg;
     if (!(m.to == session->self()))
       return {grpc::StatusCode::INVALID_ARGUMENT, session->name() + ": message addressed to " +
                                                       m.to.name(session->beta()) + ", not to this node"};

@@ -61,22 +61,20 @@ class RemoteCluster::Service {
 
   LinkHandlers handlers() {
     const grpc::Status no_sessions(grpc::StatusCode::UNIMPLEMENTED, "this is a client; it hosts no sessions");
-    return {.accept = [this](const std::string& cn, const wire::Envelope& env) { return accept(cn, env); },
+    return {.accept = [this](const std::string& cn, LinkMessage&& in) { return accept(cn, std::move(in)); },
             .open = [no_sessions](const grpc::ServerContextBase&, const wire::SessionSetup&) { return no_sessions; },
             .close = [no_sessions](const wire::SessionRef&) { return no_sessions; },
             .health = [](wire::HealthReply* r) { r->set_role((int32_t)Role::kClient); }};
   }
 
-  grpc::Status accept(const std::string& peer_cn, const wire::Envelope& env) {
-    if (env.session() != c_.session_)
-      return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(env.session())};
-    Message m;
-    try {
-      m = from_wire(env);
-    } catch (const Error& e) {
-      c_.set_error(std::string("client at ") + c_.address_ + " refused a message: " + e.what());
-      return {grpc::StatusCode::INVALID_ARGUMENT, e.what()};
+  grpc::Status accept(const std::string& peer_cn, LinkMessage&& in) {
+    if (in.session != c_.session_)
+      return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(in.session)};
+    if (!in.malformed.empty()) {
+      c_.set_error(std::string("client at ") + c_.address_ + " refused a message: " + in.malformed);
+      return {grpc::StatusCode::INVALID_ARGUMENT, in.malformed};
     }
+    Message& m = in.msg;
     if (m.to.role != Role::kClient || !c_.book_.count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, "client: message from or to a party outside the session"};
     if (auto st = check_peer_is(peer_cn, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
