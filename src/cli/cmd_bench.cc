@@ -21,6 +21,7 @@
 #include <random>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -140,8 +141,26 @@ double attention_flops(const ModelConfig& c, int p0, int p1) {
   return f * c.n_layers;
 }
 
+// CPU seconds this host has spent so far, every process and the kernel
+// (user, nice, system, irq, softirq of /proc/stat's first line).
+double host_cpu_seconds() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+  f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
+  return (double)(user + nice + system + irq + softirq) / (double)sysconf(_SC_CLK_TCK);
+}
+
+// Wall and host CPU time of a prefill and of the decode steps after it.
 struct Timing {
   double prefill_s = 1e30, decode_s = 1e30;
+  double prefill_cpu_s = 1e30, decode_cpu_s = 1e30;
+  void keep_best(const Timing& t) {
+    prefill_s = std::min(prefill_s, t.prefill_s);
+    decode_s = std::min(decode_s, t.decode_s);
+    prefill_cpu_s = std::min(prefill_cpu_s, t.prefill_cpu_s);
+    decode_cpu_s = std::min(decode_cpu_s, t.decode_cpu_s);
+  }
 };
 
 // Best of `reps` runs of: prefill n_prompt, then n_decode single steps.
@@ -151,13 +170,19 @@ Timing time_backend(MakeBackend make, const std::vector<int32_t>& prompt, int n_
   std::vector<float> logits;
   for (int r = 0; r < reps; ++r) {
     auto backend = make();
+    Timing one;
     auto t = clock_type::now();
+    double cpu = host_cpu_seconds();
     backend->step(prompt.data(), (int)prompt.size(), false, logits);
-    best.prefill_s = std::min(best.prefill_s, seconds_since(t));
+    one.prefill_s = seconds_since(t);
+    one.prefill_cpu_s = host_cpu_seconds() - cpu;
     t = clock_type::now();
+    cpu = host_cpu_seconds();
     int32_t tok = 5;
     for (int i = 0; i < n_decode; ++i) backend->step(&tok, 1, false, logits);
-    best.decode_s = std::min(best.decode_s, seconds_since(t));
+    one.decode_s = seconds_since(t);
+    one.decode_cpu_s = host_cpu_seconds() - cpu;
+    best.keep_best(one);
   }
   return best;
 }
@@ -169,11 +194,8 @@ template <typename MakeA, typename MakeB>
 std::pair<Timing, Timing> time_in_turn(MakeA a, MakeB b, const std::vector<int32_t>& prompt, int n_decode, int reps) {
   Timing ta, tb;
   for (int r = 0; r < reps; ++r) {
-    for (auto [t, one] : {std::pair{&ta, time_backend(a, prompt, n_decode, 1)},
-                          std::pair{&tb, time_backend(b, prompt, n_decode, 1)}}) {
-      t->prefill_s = std::min(t->prefill_s, one.prefill_s);
-      t->decode_s = std::min(t->decode_s, one.decode_s);
-    }
+    ta.keep_best(time_backend(a, prompt, n_decode, 1));
+    tb.keep_best(time_backend(b, prompt, n_decode, 1));
   }
   return {ta, tb};
 }
@@ -360,6 +382,15 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   printf("bytes on the wire per generated token (loopback, all links): %.0f; protocol floats %.0f B -> "
          "ratio %.3f (TCP/IP, TLS, HTTP/2, protobuf and acks included)\n",
          wire, formula, wire / formula);
+  // What the host's cores did: on H cores no schedule beats CPU / H, so the
+  // CPU ratio is the wall ratio all processes on one host cannot go under.
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  printf("host CPU (all processes and the kernel, /proc/stat): prefill plaintext %.2f s, remote %.2f s (%.2fx); "
+         "decode plaintext %.2f s, remote %.2f s (%.2fx)\n",
+         tp.prefill_cpu_s, tr.prefill_cpu_s, tr.prefill_cpu_s / tp.prefill_cpu_s, tp.decode_cpu_s, tr.decode_cpu_s,
+         tr.decode_cpu_s / tp.decode_cpu_s);
+  printf("on these %u cores the remote wall time cannot go under CPU / %u: prefill %.2fx, decode %.2fx of plaintext\n",
+         cores, cores, tr.prefill_cpu_s / cores / tp.prefill_s, tr.decode_cpu_s / cores / tp.decode_s);
   write_json(json_out, {{"model", o.model},
                         {"alpha", plan.alpha()},
                         {"beta", plan.beta()},
@@ -373,7 +404,12 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
                         {"remote_decode_s", tr.decode_s},
                         {"decode_ratio", tr.decode_s / tp.decode_s},
                         {"wire_bytes_per_token", wire},
-                        {"formula_bytes_per_token", formula}});
+                        {"formula_bytes_per_token", formula},
+                        {"host_cores", cores},
+                        {"plain_prefill_cpu_s", tp.prefill_cpu_s},
+                        {"remote_prefill_cpu_s", tr.prefill_cpu_s},
+                        {"plain_decode_cpu_s", tp.decode_cpu_s},
+                        {"remote_decode_cpu_s", tr.decode_cpu_s}});
 }
 
 }  // namespace

@@ -1,8 +1,4 @@
 // cascade — private LLM inference across untrusted machines.
-#include <malloc.h>
-
-#include <absl/synchronization/mutex.h>
-
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -10,16 +6,10 @@
 #include "cli/commands.h"
 #include "transport/node_daemon.h"
 #include "util/error.h"
+#include "util/process_tuning.h"
 
 int main(int argc, char** argv) {
-  // Roles allocate row buffers of a few MiB per block. Past glibc's default
-  // mmap threshold each one is a fresh mapping that the kernel must zero on
-  // first touch (measured: 14% of an in-process prefill); keep them in the heap.
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  // gRPC's absl::Mutex runs deadlock detection on every lock unless told not
-  // to (measured: 3-6 % of a node's CPU in decode).
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  cascade::tune_process();
   // `cascade node ...` is a daemon with its own flags; it must start before
   // any other thread exists (it waits for SIGTERM with sigwait).
   if (argc >= 2 && std::string(argv[1]) == "node") {
