@@ -19,7 +19,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
 #include <mutex>
 #include <string>
 
@@ -29,20 +28,13 @@
 #include "net/link_server.h"
 #include "net/peer_link.h"
 #include "util/atomic_file.h"
+#include "util/host_counters.h"
 #include "util/process_tuning.h"
 
 namespace cascade {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double host_cpu_seconds() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
-  f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
-  return (double)(user + nice + system + irq + softirq) / (double)sysconf(_SC_CLK_TCK);
-}
 
 // Counts what arrives; wait_for(n) returns once n messages have.
 struct Inbox {

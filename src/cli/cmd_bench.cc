@@ -19,8 +19,6 @@
 #include <memory>
 #include <numeric>
 #include <random>
-#include <fstream>
-#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -33,6 +31,7 @@
 #include "transport/local_process_cluster.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/host_counters.h"
 
 namespace cascade::cli {
 
@@ -139,16 +138,6 @@ double attention_flops(const ModelConfig& c, int p0, int p1) {
   double f = 0;
   for (int t = p0; t < p1; ++t) f += 4.0 * (t + 1) * c.q_dim();
   return f * c.n_layers;
-}
-
-// CPU seconds this host has spent so far, every process and the kernel
-// (user, nice, system, irq, softirq of /proc/stat's first line).
-double host_cpu_seconds() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
-  f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
-  return (double)(user + nice + system + irq + softirq) / (double)sysconf(_SC_CLK_TCK);
 }
 
 // Wall and host CPU time of a prefill and of the decode steps after it.
@@ -318,22 +307,6 @@ void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_de
                         {"formula_out_bytes", formula_out + extra * 4.0 * c.dim},
                         {"bytes_in_per_token_block", in_b},
                         {"formula_in_bytes", formula_in + extra * 4.0 * (c.dim + c.n_heads)}});
-}
-
-// Bytes sent over the loopback interface so far (every packet: TCP/IP, TLS,
-// HTTP/2 and protobuf framing included).
-int64_t loopback_tx_bytes() {
-  std::ifstream f("/proc/net/dev");
-  std::string line;
-  while (std::getline(f, line)) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos || line.substr(0, colon).find("lo") == std::string::npos) continue;
-    std::istringstream in(line.substr(colon + 1));
-    int64_t v[9] = {0};
-    for (auto& x : v) in >> x;
-    return v[8];  // transmit bytes
-  }
-  return -1;
 }
 
 void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_decode, const std::string& json_out) {
