@@ -86,7 +86,7 @@ class NodeServer::Service {
       check(book.count({Role::kClient, 0}), "the session's address map has no client");
       check(self.index < (self.role == Role::kComp ? plan.alpha() : plan.n_attn()),
             self.name(beta) + " is not a node of the plan");
-      auto session = std::make_shared<NodeSession>(id, self, spec, cfg, s_.opts_.model, std::move(book), *s_.channels_,
+      auto session = std::make_shared<NodeSession>(id, self, plan, cfg, s_.opts_.model, std::move(book), *s_.channels_,
                                                    s_.server_->loop());
       std::lock_guard<std::mutex> lock(s_.mu_);
       check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");

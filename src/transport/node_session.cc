@@ -15,11 +15,11 @@ std::string node_name(const NodeId& self, const Plan& plan, const AddressBook& b
 }
 }  // namespace
 
-NodeSession::NodeSession(uint64_t id, NodeId self, const PlanSpec& spec, const ModelConfig& cfg, const Model* model,
+NodeSession::NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig& cfg, const Model* model,
                          AddressBook book, PeerChannels& channels, LinkLoop& loop)
     : id_(id),
       self_(self),
-      plan_(Plan::make(spec, cfg)),
+      plan_(std::move(plan)),
       cfg_(cfg),
       book_(std::move(book)),
       name_(node_name(self, plan_, book_)),

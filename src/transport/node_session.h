@@ -29,9 +29,10 @@ class NodeSession {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `model` is the node's model for a CompNode, null for an AttnNode (which
-  // only needs `cfg`). `book` holds every party, this node included.
-  NodeSession(uint64_t id, NodeId self, const PlanSpec& spec, const ModelConfig& cfg, const Model* model,
+  // `plan` is the session's (already checked). `model` is the node's model
+  // for a CompNode, null for an AttnNode (which only needs `cfg`). `book`
+  // holds every party, this node included.
+  NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig& cfg, const Model* model,
               AddressBook book, PeerChannels& channels, LinkLoop& loop);
   // Closes the links (waiting up to a second for peers to take what is
   // queued). Must not run on the loop thread: release() first.
