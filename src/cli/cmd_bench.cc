@@ -330,7 +330,9 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   // protocol's floats for one token: per block β(d + 2·d_kv) out of the
   // CompNode and β(d + H) back (+ one more shard when the client keeps a
   // head), plus the client's h^F row in and the final row out.
+  const auto t_open = clock_type::now();
   auto session = nodes.connect(lm.model, plan);
+  const double open_s = seconds_since(t_open);
   std::vector<float> logits;
   session->step(prompt.data(), n_prompt, false, logits);
   const int reps = 16;
@@ -355,6 +357,8 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   printf("bytes on the wire per generated token (loopback, all links): %.0f; protocol floats %.0f B -> "
          "ratio %.3f (TCP/IP, TLS, HTTP/2, protobuf and acks included)\n",
          wire, formula, wire / formula);
+  printf("session open (the client's server, OpenSession on every node, links opened on first use): %.0f ms\n",
+         open_s * 1e3);
   // What the host's cores did: on H cores no schedule beats CPU / H, so the
   // CPU ratio is the wall ratio all processes on one host cannot go under.
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -378,6 +382,7 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
                         {"decode_ratio", tr.decode_s / tp.decode_s},
                         {"wire_bytes_per_token", wire},
                         {"formula_bytes_per_token", formula},
+                        {"session_open_s", open_s},
                         {"host_cores", cores},
                         {"plain_prefill_cpu_s", tp.prefill_cpu_s},
                         {"remote_prefill_cpu_s", tr.prefill_cpu_s},
