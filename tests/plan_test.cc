@@ -82,6 +82,41 @@ TEST(Plan, EachPositionGoesExactlyWhereTheRuleSays) {
   }
 }
 
+// Plan::make checks c-δ on the first pattern_window() positions only; the
+// views repeat, so every verdict must equal the whole horizon's.
+TEST(Plan, PatternWindowGivesTheWholeHorizonsVerdict) {
+  int refused = 0, checked = 0;
+  for (int alpha = 1; alpha <= 6; ++alpha) {
+    for (int beta = 1; beta <= 6; ++beta) {
+      for (int delta = 0; delta <= 4; ++delta) {
+        for (int c = 1; c <= 9; ++c) {
+          const PlanSpec spec{.alpha = alpha, .beta = beta, .c = c, .delta = delta, .public_prefix = 1};
+          // The same plan without the requirement, to compute the views.
+          PlanSpec free = spec;
+          free.c = 0;
+          const Plan p = Plan::make(free, cfg());
+          bool whole_ok = true;
+          for (const NodeId& n : p.nodes()) {
+            const ViewStats st = p.stats(p.view(n));
+            if (st.count > 0 && (st.max_run > c || st.min_gap < delta)) whole_ok = false;
+          }
+          bool made = true;
+          try {
+            Plan::make(spec, cfg());
+          } catch (const Error&) {
+            made = false;
+          }
+          EXPECT_EQ(made, whole_ok) << "alpha=" << alpha << " beta=" << beta << " c=" << c << " delta=" << delta;
+          refused += !made;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_LT(refused, checked);
+}
+
 TEST(Plan, RefusesUnsatisfiableRequestsNamingTheViewAndAFix) {
   auto msg = [](PlanSpec s) {
     try {

@@ -62,11 +62,12 @@ Plan Plan::make(const PlanSpec& s, const ModelConfig& cfg) {
                                                " (an off-diagonal AttnNode sees two shards: runs of 2·max(1,delta))") +
                       ", or pass c=0 to drop the c-delta requirement";
     for (const NodeId& n : p.nodes()) {
-      ViewStats st = p.stats(p.view(n));
+      ViewStats st = p.stats(p.view(n, p.head_ + p.pattern_window()));
       if (st.count == 0) continue;
       if (st.max_run > s.c || st.min_gap < s.delta)
         throw Error("plan: view of " + n.name(s.beta) + " is not c-delta (max run " +
-                    std::to_string(st.max_run) + ", min gap " + fmt_gap(st.min_gap) + ", need run <= " +
+                    (st.min_gap == INT_MAX ? std::string("unbounded: every position") : std::to_string(st.max_run)) +
+                    ", min gap " + fmt_gap(st.min_gap) + ", need run <= " +
                     std::to_string(s.c) + " and gap >= " + std::to_string(s.delta) + ")" + fix);
     }
   }
@@ -96,10 +97,17 @@ bool Plan::allows(const NodeId& node, char kind, int pos) const {
   return false;
 }
 
-std::vector<int> Plan::view(const NodeId& node) const {
+int Plan::pattern_window() const {
+  // A few periods (a run may wrap around a period's end), and more than c
+  // positions, so that a view with no gap at all shows a run longer than c.
+  const int period = std::lcm(spec_.alpha * comp_block_, spec_.beta * attn_block_);
+  return std::max(4 * period, spec_.c + 1);
+}
+
+std::vector<int> Plan::view(const NodeId& node, int end) const {
   std::vector<int> v;
   if (node.role == Role::kClient) return v;
-  for (int p = head_; p < horizon_; ++p) {
+  for (int p = head_; p < std::min(end, horizon_); ++p) {
     bool seen = node.role == Role::kComp ? allows(node, 'h', p)
                                          : allows(node, 'q', p) || allows(node, 'k', p);
     if (seen) v.push_back(p);
@@ -139,15 +147,8 @@ Plan::Coalition Plan::worst_coalition(int k) const {
   const std::vector<NodeId> all = nodes();
   Coalition worst;
   if (k < 1 || k > (int)all.size()) return worst;
-  // Views are periodic after the head; a few periods show every pattern.
-  const int period = std::lcm(spec_.alpha * comp_block_, spec_.beta * attn_block_);
-  const int window = std::min(horizon_, head_ + 4 * period);
   std::vector<std::vector<int>> views;
-  for (const NodeId& n : all) {
-    std::vector<int> v = view(n);
-    v.erase(std::lower_bound(v.begin(), v.end(), window), v.end());
-    views.push_back(std::move(v));
-  }
+  for (const NodeId& n : all) views.push_back(view(n, head_ + pattern_window()));
   bool first = true;
   for (const std::vector<int>& members : coalitions((int)all.size(), k)) {
     ViewStats st = stats(union_positions(views, members));

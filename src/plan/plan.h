@@ -21,6 +21,7 @@
 // (α-1)·comp_block. The tests check these bounds on every view.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -93,8 +94,13 @@ class Plan {
   // k and v, 'o' partial output). The one rule every receiver enforces.
   bool allows(const NodeId& node, char kind, int pos) const;
 
-  // Every position whose row `node` receives, within the horizon.
-  std::vector<int> view(const NodeId& node) const;
+  // Every position whose row `node` receives, within the horizon (or below
+  // `end`, when that is sooner).
+  std::vector<int> view(const NodeId& node, int end = INT_MAX) const;
+  // Views repeat with this period after the head: positions [head, head +
+  // pattern_window()) show every run and gap a view has (and a run longer
+  // than c, if the view has one), so c-δ checks need look no further.
+  int pattern_window() const;
   ViewStats stats(const std::vector<int>& positions) const;
   std::vector<NodeId> nodes() const;  // all CompNodes then all AttnNodes
 
