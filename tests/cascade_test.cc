@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -15,6 +17,8 @@
 #include "model/loader.h"
 #include "model/synth.h"
 #include "nodes/attn_node.h"
+#include "nodes/comp_node.h"
+#include "client/client.h"
 #include "plan/plan.h"
 #include "tests/backend_compare.h"
 #include "tests/test_util.h"
@@ -233,6 +237,74 @@ TEST(CascadeMessages, AttnNodeRefusesRowsOfTheWrongKind) {
     const std::string e = error_of(node, rows);
     EXPECT_NE(e.find("came as CacheRows, but this step has queries for it"), std::string::npos) << e;
   }
+}
+
+// Cascade's roles on a bus that delivers like a network: each (sender,
+// receiver) pair is FIFO, but the next message comes from a random pair, and
+// a step returns as soon as the client has its logits, leaving what is still
+// in flight (a step's CacheRows) to arrive during later steps.
+class NetworkOrderBus : public Backend {
+ public:
+  NetworkOrderBus(const Model& model, const Plan& plan, uint32_t seed) : client_(model, plan), rng_(seed) {
+    for (int r = 0; r < plan.alpha(); ++r) comps_.push_back(std::make_unique<CompNode>(model, plan, r));
+    for (int i = 0; i < plan.n_attn(); ++i) attns_.push_back(std::make_unique<AttnNode>(model.cfg, plan, i));
+  }
+  void step(const int32_t* tokens, int n, bool all_rows, std::vector<float>& logits) override {
+    MessageList out;
+    client_.begin_step(tokens, n, all_rows, out);
+    enqueue(out);
+    while (!client_.step_done()) {
+      ASSERT_FALSE(queues_.empty()) << "the step stalled";
+      auto it = std::next(queues_.begin(), std::uniform_int_distribution<size_t>(0, queues_.size() - 1)(rng_));
+      Message m = std::move(it->second.front());
+      it->second.pop_front();
+      if (it->second.empty()) queues_.erase(it);
+      // A later step's message to an AttnNode while an earlier step's is still in flight to it.
+      if (m.to.role == Role::kAttn)
+        for (const auto& [pair, q] : queues_)
+          if (pair.second == m.to && !q.empty() && q.front().step < m.step) ++overtakes_;
+      MessageList replies;
+      switch (m.to.role) {
+        case Role::kClient: client_.handle(m, replies); break;
+        case Role::kComp: comps_.at(m.to.index)->handle(std::move(m), replies); break;
+        case Role::kAttn: attns_.at(m.to.index)->handle(std::move(m), replies); break;
+      }
+      enqueue(replies);
+    }
+    logits = client_.logits();
+  }
+  int position() const override { return client_.position(); }
+  int overtakes() const { return overtakes_; }
+
+ private:
+  void enqueue(MessageList& l) {
+    for (Message& m : l.msgs) queues_[{m.from, m.to}].push_back(std::move(m));
+  }
+  Client client_;
+  std::vector<std::unique_ptr<CompNode>> comps_;
+  std::vector<std::unique_ptr<AttnNode>> attns_;
+  std::map<std::pair<NodeId, NodeId>, std::deque<Message>> queues_;
+  std::mt19937 rng_;
+  int overtakes_ = 0;
+};
+
+// Exact under any interleaving a network allows, including a step's rows
+// overtaking the previous step's CacheRows at an AttnNode.
+TEST(CascadeMessages, ExactInNetworkOrder) {
+  const Model& m = stories();
+  int overtakes = 0;
+  for (PlanSpec spec : {PlanSpec{.alpha = 2, .beta = 3, .c = 6, .delta = 3}, PlanSpec{.alpha = 4, .beta = 4, .c = 6, .delta = 3},
+                        PlanSpec{.alpha = 3, .beta = 2, .c = 0, .delta = 1, .front_layers = 0}}) {
+    const Plan plan = Plan::make(spec, m.cfg);
+    for (uint32_t seed : {1u, 2u, 3u}) {
+      SCOPED_TRACE("alpha=" + std::to_string(spec.alpha) + " beta=" + std::to_string(spec.beta) +
+                   " seed=" + std::to_string(seed));
+      NetworkOrderBus bus(m, plan, seed);
+      testing::expect_matches_plain(m, bus, random_prompt(23, m.cfg.vocab_size, seed), 24);
+      overtakes += bus.overtakes();
+    }
+  }
+  EXPECT_GT(overtakes, 0) << "the bus never delivered a later step's message first";
 }
 
 TEST(CascadeGolden, Stories260KGoldensThroughThe72NodePlan) {

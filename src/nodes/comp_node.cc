@@ -176,10 +176,10 @@ void CompNode::finish_block(Outbox& out) {
     start_block(out);
     return;
   }
-  // Done: the deferred k,v rows first, then the rows the client asked for
-  // (the last position's, or all).
-  for (auto& [index, cm] : cache_rows_) send(std::move(cm), out);
-  cache_rows_.clear();
+  // Done: the rows the client asked for (the last position's, or all), then
+  // the deferred k,v rows. The final row is on every token's critical path;
+  // the k,v rows are needed only by later steps, and an AttnNode completes
+  // steps in order, so a later step's rows wait for them there.
   Message m;
   m.type = MsgType::kFinal;
   m.to = {Role::kClient, 0};
@@ -190,6 +190,8 @@ void CompNode::finish_block(Outbox& out) {
     m.rows.insert(m.rows.end(), h_.begin() + (size_t)i * c.dim, h_.begin() + (size_t)(i + 1) * c.dim);
   }
   send(std::move(m), out);
+  for (auto& [index, cm] : cache_rows_) send(std::move(cm), out);
+  cache_rows_.clear();
 }
 
 }  // namespace cascade
