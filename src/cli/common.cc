@@ -66,6 +66,7 @@ void print_generation(Backend& backend, const Tokenizer& tok, const GenerationAr
     fflush(stdout);
   });
   printf("\n");
+  fflush(stdout);  // the text ends before the timings on stderr start
   const int np = (int)r.prompt_ids.size(), nd = (int)r.new_ids.size();
   fprintf(stderr, "prefill: %d tokens in %.3f s (%.1f tokens/s)\n", np, r.prefill_seconds,
           np / std::max(r.prefill_seconds, 1e-9));
