@@ -29,9 +29,9 @@ PeerChannels::Stubs& PeerChannels::stubs(const std::string& address) {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, (int)opts_.keepalive_timeout.count());
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     flow_control_args([&](const char* key, int value) { args.SetInt(key, value); });
-    auto channel = grpc::CreateCustomChannel(address, creds_, args);
-    s.typed = wire::Node::NewStub(channel);
-    s.link = std::make_unique<grpc::GenericStub>(channel);
+    s.channel = grpc::CreateCustomChannel(address, creds_, args);
+    s.typed = wire::Node::NewStub(s.channel);
+    s.link = std::make_unique<grpc::GenericStub>(s.channel);
   }
   return s;
 }
@@ -44,6 +44,11 @@ wire::Node::Stub& PeerChannels::stub(const std::string& address) {
 grpc::GenericStub& PeerChannels::link_stub(const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
   return *stubs(address).link;
+}
+
+void PeerChannels::connect_soon(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stubs(address).channel->GetState(/*try_to_connect=*/true);
 }
 
 std::unique_ptr<grpc::ClientContext> PeerChannels::context() const {

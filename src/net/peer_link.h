@@ -43,6 +43,9 @@ class PeerChannels {
   wire::Node::Stub& stub(const std::string& address);
   // The same channel's Link method, as bytes (encode_link's).
   grpc::GenericStub& link_stub(const std::string& address);
+  // Starts connecting to `address` (TCP and the TLS handshake) in the
+  // background, so that the first message there does not wait for it.
+  void connect_soon(const std::string& address);
   // A context with the link's deadline, for unary RPCs.
   std::unique_ptr<grpc::ClientContext> context() const;
   const LinkOptions& options() const { return opts_; }
@@ -52,6 +55,7 @@ class PeerChannels {
   LinkOptions opts_;
   std::mutex mu_;
   struct Stubs {
+    std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<wire::Node::Stub> typed;
     std::unique_ptr<grpc::GenericStub> link;
   };

@@ -30,6 +30,16 @@ NodeSession::NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig&
   } else {
     attn_ = std::make_unique<AttnNode>(cfg_, plan_, self.index, id);
   }
+  // Links are opened on first use; the TLS handshakes of a process's first
+  // session would then sit on the critical path of its first steps (a decode
+  // step reaches new CompNode/AttnNode pairs for many tokens). Start them all
+  // now, in the background: a CompNode sends to every AttnNode and the
+  // client, an AttnNode to every CompNode. Channels are kept per process, so
+  // later sessions find them open.
+  for (const auto& [peer, address] : book_) {
+    const bool sends_to = self.role == Role::kComp ? peer.role != Role::kComp : peer.role == Role::kComp;
+    if (sends_to) channels.connect_soon(address);
+  }
   touch();
 }
 
