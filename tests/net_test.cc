@@ -162,6 +162,11 @@ TEST(NetWire, MalformedLinkBytesAreNamed) {
   EXPECT_EQ(decode_link(cut).malformed, "malformed message: not a Cascade Envelope");
   grpc::ByteBuffer junk = buffer_of(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11), 4);
   EXPECT_EQ(decode_link(junk).malformed, "malformed message: not a Cascade Envelope");
+  // A rows field that claims 4 GiB in a 10-byte message: refused, not allocated.
+  grpc::ByteBuffer huge = buffer_of(std::string("\x5a\xf0\xff\xff\xff\x0f\x00\x00\x00\x00", 10), 3);
+  const LinkMessage h = decode_link(huge);
+  EXPECT_EQ(h.malformed, "malformed message: not a Cascade Envelope");
+  EXPECT_EQ(h.msg.rows.capacity(), 0u);
 }
 
 // One set of node processes for the whole suite: 8 CompNodes + 64 AttnNodes.

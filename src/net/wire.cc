@@ -65,6 +65,9 @@ template <class T>
 bool read_array(pbio::CodedInputStream& in, const char* field, std::vector<T>& v, std::string& malformed) {
   uint32_t bytes;
   if (!in.ReadVarint32(&bytes)) return false;
+  // A length past the message's end is not read (nor allocated for: a few
+  // bytes must not make the receiver reserve gigabytes).
+  if ((int64_t)bytes > in.BytesUntilLimit()) return false;
   if (bytes % sizeof(T) != 0) {
     if (malformed.empty())
       malformed = std::string("malformed payload: field ") + field + " has " + std::to_string(bytes) +
@@ -142,6 +145,7 @@ LinkMessage decode_link(grpc::ByteBuffer& bytes) {
   {
     grpc::ProtoBufferReader reader(&bytes);
     pbio::CodedInputStream in(&reader);
+    in.PushLimit((int)bytes.Length());  // so that BytesUntilLimit() is what is left
     pbio::StringOutputStream header_stream(&header);
     pbio::CodedOutputStream header_out(&header_stream);
     while (readable) {
