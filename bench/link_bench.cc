@@ -46,6 +46,10 @@ struct Inbox {
     ++received;
     cv.notify_all();
   }
+  long count() {
+    std::lock_guard<std::mutex> lock(mu);
+    return received;
+  }
   void wait_for(long n) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return received >= n; });
@@ -178,7 +182,7 @@ int run(int argc, char** argv) {
   for (size_t bytes : {size_t(256), size_t(4096), size_t(25 << 10), size_t(256 << 10)}) {
     if (!stream) break;
     const long n = (long)std::max<size_t>(200, (64u << 20) / bytes);
-    const long base = inbox.received;
+    const long base = inbox.count();
     const Result r = measure([&] {
       for (long i = 0; i < n; ++i) links->send(message(kA, kB, bytes, i == n - 1 ? kAck : 0));
       inbox.wait_for(base + 1);
@@ -191,7 +195,7 @@ int run(int argc, char** argv) {
   for (size_t bytes : {size_t(256), size_t(4096)}) {
     if (!ping) break;
     const long n = 2000;
-    const long base = inbox.received;
+    const long base = inbox.count();
     const Result r = measure([&] {
       ping_bytes = bytes;
       pings_left = n;

@@ -130,7 +130,7 @@ TEST(NetWire, LinkBytesAreTheEnvelope) {
     grpc::ByteBuffer b = buffer_of(reference.SerializeAsString(), chunk);
     const LinkMessage in = decode_link(b);
     EXPECT_EQ(in.malformed, "") << chunk;
-    EXPECT_EQ(in.session, m.session);
+    EXPECT_EQ(in.msg.session, m.session);
     expect_same(in.msg, m);
   }
   // The arrays left out when empty, and an error's text, both ways.
@@ -152,7 +152,7 @@ TEST(NetWire, MalformedLinkBytesAreNamed) {
   grpc::ByteBuffer odd = buffer_of(env.SerializeAsString(), 5);
   LinkMessage in = decode_link(odd);
   EXPECT_EQ(in.malformed, "malformed payload: field k has 14 bytes, not a whole number of 4-byte elements");
-  EXPECT_EQ(in.session, env.session());  // still known: the refusal names the session
+  EXPECT_EQ(in.msg.session, env.session());  // still known: the refusal names the session
   env.set_k("");
   env.mutable_to()->set_role(99);
   grpc::ByteBuffer role = buffer_of(env.SerializeAsString(), 64);

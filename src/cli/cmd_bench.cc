@@ -357,7 +357,7 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   printf("bytes on the wire per generated token (loopback, all links): %.0f; protocol floats %.0f B -> "
          "ratio %.3f (TCP/IP, TLS, HTTP/2, protobuf and acks included)\n",
          wire, formula, wire / formula);
-  printf("session open (the client's server, OpenSession on every node, links opened on first use): %.0f ms\n",
+  printf("session open (the client's server, OpenSession on every node; links connect in the background): %.0f ms\n",
          open_s * 1e3);
   // What the host's cores did: on H cores no schedule beats CPU / H, so the
   // CPU ratio is the wall ratio all processes on one host cannot go under.

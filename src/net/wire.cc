@@ -168,7 +168,7 @@ LinkMessage decode_link(grpc::ByteBuffer& bytes) {
   }
   wire::Envelope env;
   if (!env.ParseFromString(header)) readable = false;
-  out.session = env.session();
+  m.session = env.session();
   if (!readable) {
     out.malformed = "malformed message: not a Cascade Envelope";
     return out;

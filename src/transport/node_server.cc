@@ -30,12 +30,12 @@ class NodeServer::Service {
   // Checks one incoming message (session, shape, addressee, sender and its
   // certificate) and hands it to the session's role.
   grpc::Status accept(const std::string& peer_cn, LinkMessage&& in) {
-    auto session = s_.find(in.session);
+    auto session = s_.find(in.msg.session);
     if (!session && !in.malformed.empty())
       return {grpc::StatusCode::INVALID_ARGUMENT, self_name() + " refused a message: " + in.malformed};
     if (!session)
       return {grpc::StatusCode::NOT_FOUND,
-              self_name() + ": no session " + std::to_string(in.session) + " (never opened, closed, or idle too long)"};
+              self_name() + ": no session " + std::to_string(in.msg.session) + " (never opened, closed, or idle too long)"};
     if (session->failed())
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     if (!in.malformed.empty()) {

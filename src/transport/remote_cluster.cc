@@ -68,8 +68,8 @@ class RemoteCluster::Service {
   }
 
   grpc::Status accept(const std::string& peer_cn, LinkMessage&& in) {
-    if (in.session != c_.session_)
-      return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(in.session)};
+    if (in.msg.session != c_.session_)
+      return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(in.msg.session)};
     if (!in.malformed.empty()) {
       c_.set_error(std::string("client at ") + c_.address_ + " refused a message: " + in.malformed);
       return {grpc::StatusCode::INVALID_ARGUMENT, in.malformed};
