@@ -593,14 +593,25 @@ TEST_F(Net, HungNodeHitsTheDeadline) {
   auto prompt = random_prompt(10, m.cfg.vocab_size, 5);
   std::vector<float> logits;
   remote->step(prompt.data(), (int)prompt.size(), false, logits);
-  kill(own.pid(Role::kComp, 1), SIGSTOP);
+  const pid_t comp1 = own.pid(Role::kComp, 1);
+  ASSERT_EQ(kill(comp1, SIGSTOP), 0);
+  // kill() only queues the stop; step once every thread of comp1 has stopped.
+  auto stopped = [&] {
+    std::ifstream stat("/proc/" + std::to_string(comp1) + "/stat");
+    std::string pid, comm, state;
+    stat >> pid >> comm >> state;
+    return state == "T";
+  };
+  const auto t_stop = Clock::now();
+  while (!stopped() && seconds_since(t_stop) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(stopped()) << "comp1 did not stop";
   const auto t0 = Clock::now();
   const std::string e = error_of([&] { remote->step(prompt.data(), (int)prompt.size(), false, logits); });
   const double took = seconds_since(t0);
   std::printf("[ net      ] after %.1f s: %s\n", took, e.c_str());
   EXPECT_LT(took, 8.0);
   EXPECT_NE(e.find("comp1 at " + own.address(Role::kComp, 1) + " did not answer in time"), std::string::npos) << e;
-  kill(own.pid(Role::kComp, 1), SIGCONT);
+  kill(comp1, SIGCONT);
 }
 
 // A node answers health checks on its link loop, after the block it is
