@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "model/loader.h"
 #include "model/synth.h"
+#include "nodes/attn_mask.h"
 #include "nodes/attn_node.h"
 #include "nodes/comp_node.h"
 #include "client/client.h"
@@ -68,11 +69,11 @@ const Model& tiny_llama3() {
 
 // Runs prompt + `gen` greedy steps on both backends; checks logits, tokens,
 // and that every node received exactly its planned view of the positions used.
-void compare(const Model& m, const PlanCase& pc, int n_prompt, int gen) {
+void compare(const Model& m, const PlanCase& pc, int n_prompt, int gen, Protocol protocol) {
   PlanSpec spec{.alpha = pc.alpha, .beta = pc.beta, .c = pc.c, .delta = pc.delta,
-                .front_layers = pc.F, .public_prefix = 1, .client_head = pc.client_head};
+                .front_layers = pc.F, .public_prefix = 1, .client_head = pc.client_head, .protocol = protocol};
   Plan plan = Plan::make(spec, m.cfg);
-  SCOPED_TRACE("alpha=" + std::to_string(pc.alpha) + " beta=" + std::to_string(pc.beta) +
+  SCOPED_TRACE(std::string(protocol_name(protocol)) + " alpha=" + std::to_string(pc.alpha) + " beta=" + std::to_string(pc.beta) +
                " c=" + std::to_string(pc.c) + " delta=" + std::to_string(pc.delta) +
                " F=" + std::to_string(pc.F) + " head=" + std::to_string(plan.head()) +
                " prompt=" + std::to_string(n_prompt));
@@ -91,6 +92,11 @@ void compare(const Model& m, const PlanCase& pc, int n_prompt, int gen) {
     if (pc.F == m.cfg.n_layers) planned.clear();  // nothing leaves the client
     EXPECT_EQ(st.positions_seen, planned) << node.name(plan.beta());
   }
+}
+
+// Both protocols: the private one (masked rows, merged attention) and the paper's.
+void compare(const Model& m, const PlanCase& pc, int n_prompt, int gen) {
+  for (Protocol protocol : {Protocol::kPrivate, Protocol::kPaper}) compare(m, pc, n_prompt, gen, protocol);
 }
 
 const std::vector<PlanCase> kPlans = {
@@ -162,7 +168,7 @@ TEST(CascadeInput, BadTokenIsRefusedAndTheSessionGoesOn) {
 // the StepBegin and one kCacheRows message for all blocks, not one per block.
 TEST(CascadeMessages, DecodeSendsCacheOnlyRowsOncePerStep) {
   const Model& m = stories();
-  Plan plan = Plan::make({.alpha = 2, .beta = 4, .c = 6, .delta = 3}, m.cfg);
+  Plan plan = Plan::make({.alpha = 2, .beta = 4, .c = 6, .delta = 3, .protocol = Protocol::kPaper}, m.cfg);
   LocalCluster cluster(m, plan);
   std::vector<float> logits;
   std::vector<int32_t> prompt = random_prompt(20, m.cfg.vocab_size, 9);
@@ -185,12 +191,85 @@ TEST(CascadeMessages, DecodeSendsCacheOnlyRowsOncePerStep) {
   }
 }
 
+// Private protocol, a decode step: the new position's CompNode gets one
+// merged output per block and nothing else; AttnNode (s, b) gets the step
+// begin, its rows per block, and, in the blocks it merges, the β-1 other
+// partials of its shard and the client's; the others only cache rows.
+TEST(CascadeMessages, PrivateDecodeGetsOneMergedOutputPerBlock) {
+  const Model& m = stories();
+  Plan plan = Plan::make({.alpha = 2, .beta = 4, .c = 6, .delta = 3}, m.cfg);
+  ASSERT_TRUE(plan.is_private());
+  ASSERT_GT(plan.head(), 0);
+  LocalCluster cluster(m, plan);
+  std::vector<float> logits;
+  std::vector<int32_t> prompt = random_prompt(20, m.cfg.vocab_size, 9);
+  cluster.step(prompt.data(), (int)prompt.size(), false, logits);
+  std::vector<int64_t> before(plan.n_attn());
+  for (int i = 0; i < plan.n_attn(); ++i) before[i] = cluster.attn(i).stats().msgs_in;
+  const int pos = (int)prompt.size(), s = plan.shard_of(pos), owner = plan.comp_of(pos);
+  const int64_t comp_before = cluster.comp(owner).stats().msgs_in;
+  const int32_t t = 5;
+  cluster.step(&t, 1, false, logits);
+  const int F = plan.front_layers(), L = m.cfg.n_layers, blocks = L - F;
+  EXPECT_EQ(cluster.comp(owner).stats().msgs_in - comp_before, 1 + blocks);
+  for (int a = 0; a < plan.beta(); ++a) {
+    for (int b = 0; b < plan.beta(); ++b) {
+      const NodeId node = plan.attn_node(a, b);
+      int64_t want = a == s ? 1 + blocks : (b == s ? 2 : 0);
+      if (a == s)
+        for (int l = F; l < L; ++l)
+          if (plan.merger(s, l) == node) want += plan.beta() - 1 + 1;  // other partials + the client's
+      EXPECT_EQ(cluster.attn(node.index).stats().msgs_in - before[node.index], want) << node.name(plan.beta());
+    }
+  }
+}
+
+// The masks are exact: scores survive up to the row's shift α, and a
+// partial output comes back after masking and unmasking.
+TEST(AttnMask, ScoresSurviveShiftedAndOutputsUnmask) {
+  const Model& m = tiny_llama3();  // GQA
+  const auto& c = m.cfg;
+  AttnMask mask(c, new_session_secret());
+  std::mt19937 rng(3);
+  std::normal_distribution<float> N(0.f, 2.f);
+  std::vector<float> q(c.q_dim()), k(c.kv_dim()), alpha(c.n_heads), o(c.q_dim());
+  for (float& x : q) x = N(rng);
+  for (float& x : k) x = N(rng);
+  for (float& x : o) x = N(rng);
+  for (float& x : alpha) x = N(rng);
+  const int w = mask.width(), hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  std::vector<float> qm((size_t)c.n_heads * w), km((size_t)c.n_kv_heads * w), om((size_t)c.n_heads * w), back(c.q_dim());
+  mask.mask_q(2, 1, 0, q.data(), alpha.data(), 1, qm.data());
+  mask.mask_k(2, 1, 0, k.data(), 1, km.data());
+  for (int h = 0; h < c.n_heads; ++h) {
+    double want = 0, got = 0;
+    for (int i = 0; i < hd; ++i) want += q[h * hd + i] * k[(h / group) * hd + i];
+    want = want / std::sqrt((double)hd) + alpha[h];
+    for (int i = 0; i < w; ++i) got += qm[h * w + i] * km[(h / group) * w + i];
+    got /= std::sqrt((double)w);
+    EXPECT_NEAR(got, want, 1e-4 * (1 + std::fabs(want))) << "head " << h;
+    // The masked rows are not the clear ones.
+    EXPECT_GT(std::fabs(qm[h * w] - q[h * hd]), 1e-3);
+  }
+  // Another AttnNode's mask does not give the scores.
+  std::vector<float> km2((size_t)c.n_kv_heads * w);
+  mask.mask_k(2, 1, 1, k.data(), 1, km2.data());
+  double got0 = 0, got1 = 0;
+  for (int i = 0; i < w; ++i) got0 += qm[i] * km[i], got1 += qm[i] * km2[i];
+  EXPECT_GT(std::fabs(got0 - got1), 1e-3);
+  mask.mask_out(2, 1, o.data(), 1, om.data());
+  mask.unmask_out(2, 1, om.data(), 1, back.data());
+  EXPECT_LT(testing::max_abs_diff(o, back), 1e-5);
+  // Same secret, same masks: the client and the CompNodes agree.
+  EXPECT_THROW(AttnMask(c, "short"), Error);
+}
+
 // Rows sent the other way than the step calls for are refused: per-block
 // k/v rows to an AttnNode no position queries, or kCacheRows to one that is
 // queried.
 TEST(CascadeMessages, AttnNodeRefusesRowsOfTheWrongKind) {
   const Model& m = stories();
-  Plan plan = Plan::make({.alpha = 1, .beta = 2, .c = 0, .delta = 0, .client_head = 0}, m.cfg);
+  Plan plan = Plan::make({.alpha = 1, .beta = 2, .c = 0, .delta = 0, .client_head = 0, .protocol = Protocol::kPaper}, m.cfg);
   const int kvd = m.cfg.kv_dim(), F = plan.front_layers(), L = m.cfg.n_layers;
   // One new position p in shard 0: AttnNode (1, 0) has no queries in the step.
   const int p = 1;
@@ -246,7 +325,7 @@ TEST(CascadeMessages, AttnNodeRefusesRowsOfTheWrongKind) {
 class NetworkOrderBus : public Backend {
  public:
   NetworkOrderBus(const Model& model, const Plan& plan, uint32_t seed) : client_(model, plan), rng_(seed) {
-    for (int r = 0; r < plan.alpha(); ++r) comps_.push_back(std::make_unique<CompNode>(model, plan, r));
+    for (int r = 0; r < plan.alpha(); ++r) comps_.push_back(std::make_unique<CompNode>(model, plan, r, 0, client_.session_secret()));
     for (int i = 0; i < plan.n_attn(); ++i) attns_.push_back(std::make_unique<AttnNode>(model.cfg, plan, i));
   }
   void step(const int32_t* tokens, int n, bool all_rows, std::vector<float>& logits) override {
@@ -294,11 +373,13 @@ TEST(CascadeMessages, ExactInNetworkOrder) {
   const Model& m = stories();
   int overtakes = 0;
   for (PlanSpec spec : {PlanSpec{.alpha = 2, .beta = 3, .c = 6, .delta = 3}, PlanSpec{.alpha = 4, .beta = 4, .c = 6, .delta = 3},
-                        PlanSpec{.alpha = 3, .beta = 2, .c = 0, .delta = 1, .front_layers = 0}}) {
+                        PlanSpec{.alpha = 3, .beta = 2, .c = 0, .delta = 1, .front_layers = 0},
+                        PlanSpec{.alpha = 2, .beta = 3, .c = 6, .delta = 3, .protocol = Protocol::kPaper},
+                        PlanSpec{.alpha = 3, .beta = 2, .c = 0, .delta = 1, .front_layers = 0, .protocol = Protocol::kPaper}}) {
     const Plan plan = Plan::make(spec, m.cfg);
     for (uint32_t seed : {1u, 2u, 3u}) {
-      SCOPED_TRACE("alpha=" + std::to_string(spec.alpha) + " beta=" + std::to_string(spec.beta) +
-                   " seed=" + std::to_string(seed));
+      SCOPED_TRACE(std::string(protocol_name(spec.protocol)) + " alpha=" + std::to_string(spec.alpha) +
+                   " beta=" + std::to_string(spec.beta) + " seed=" + std::to_string(seed));
       NetworkOrderBus bus(m, plan, seed);
       testing::expect_matches_plain(m, bus, random_prompt(23, m.cfg.vocab_size, seed), 24);
       overtakes += bus.overtakes();
@@ -311,6 +392,7 @@ TEST(CascadeGolden, Stories260KGoldensThroughThe72NodePlan) {
   // The goldens' forty_tokens case, through Cascade with α = β = 8.
   const Model& m = stories();
   Plan plan = Plan::make({.alpha = 8, .beta = 8, .c = 6, .delta = 3}, m.cfg);
+  ASSERT_TRUE(plan.is_private());
   LocalCluster cluster(m, plan);
   std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 268, 414, 422, 395,
                                  326, 426, 346, 397, 355, 267, 337, 335, 345, 352, 266, 268, 388, 322,

@@ -41,6 +41,10 @@ void add_plan_options(CLI::App* cmd, PlanSpec& s) {
   cmd->add_option("--client-head", s.client_head,
                   "first private positions kept at the client (-1: delta)")
       ->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--protocol", [&s](const std::string& v) { s.protocol = parse_protocol(v); },
+         "private (default: masked rows, merged attention) or paper (the published design, which leaks)")
+      ->check(CLI::IsMember({"private", "paper"}));
 }
 
 GenerateOptions GenerationArgs::options() const {

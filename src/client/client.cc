@@ -12,6 +12,10 @@ Client::Client(const Model& model, const Plan& plan, uint64_t session)
     : model_(model), plan_(plan), session_(session), front_(model), head_(model) {
   head_pos_.resize(plan.head());
   std::iota(head_pos_.begin(), head_pos_.end(), 0);
+  if (plan.is_private()) {
+    secret_ = new_session_secret();
+    mask_ = std::make_unique<AttnMask>(model.cfg, secret_);
+  }
 }
 
 void Client::send(Message m, Outbox& out) {
@@ -119,7 +123,8 @@ void Client::handle(const Message& m, Outbox& out) {
   if (m.type == MsgType::kAttnRows) {
     // Attention of node queries over the head keys the client kept.
     check(m.layer >= plan_.front_layers() && m.layer < c.n_layers, "client: rows for a bad block");
-    check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.kv_pos.empty(),
+    check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.kv_pos.empty() &&
+              m.lse.size() == (mask_ ? m.pos.size() * (size_t)c.n_heads : 0),
           "client: attention request has the wrong size");
     const int nq = (int)m.pos.size();
     Message r;
@@ -132,7 +137,28 @@ void Client::handle(const Message& m, Outbox& out) {
     const int nk = std::min(head_.position(), plan_.head());
     attention_partial(r.rows.data(), r.lse.data(), m.rows.data(), m.pos.data(), nq, head_.k_cache(m.layer),
                       head_.v_cache(m.layer), head_pos_.data(), nk, c.n_heads, c.n_kv_heads, c.head_dim);
-    send(std::move(r), out);
+    if (!mask_) {
+      send(std::move(r), out);
+      return;
+    }
+    // Private: shifted by the row's α and masked like the AttnNodes' partials,
+    // to the merger of each row's query shard.
+    std::map<int, Message> by_shard;
+    const int H = c.n_heads, qd = c.q_dim(), w = H * mask_->width();
+    for (int i = 0; i < nq; ++i) {
+      const int a = plan_.shard_of(m.pos[i]);
+      Message& p = by_shard[a];
+      p.pos.push_back(m.pos[i]);
+      p.rows.resize(p.pos.size() * w);
+      mask_->mask_out(m.layer, a, r.rows.data() + (size_t)i * qd, 1, p.rows.data() + (p.pos.size() - 1) * w);
+      for (int h = 0; h < H; ++h) p.lse.push_back(r.lse[(size_t)i * H + h] + m.lse[(size_t)i * H + h]);
+    }
+    for (auto& [a, p] : by_shard) {
+      p.type = MsgType::kPartial;
+      p.to = plan_.merger(a, m.layer);
+      p.layer = m.layer;
+      send(std::move(p), out);
+    }
     return;
   }
   check(m.type == MsgType::kFinal, std::string("client cannot handle a ") + msg_type_name(m.type) + " message");

@@ -6,16 +6,20 @@
 //     prefix and the first private positions, which nodes must not see),
 //   * sends each CompNode the h^F rows of its positions, and tells each
 //     AttnNode with work the step's positions (kStepBegin),
-//   * serves partial attention over its head keys to CompNodes that ask,
+//   * serves partial attention over its head keys to CompNodes that ask
+//     (private protocol: masked, to the query shard's merger AttnNode),
 //   * takes the final rows back, and computes logits (final norm + LM head)
 //     on the last row only, unless asked for all. Sampling is the caller's.
 // Token ids and logits never leave it.
 #pragma once
 
 #include <map>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/engine.h"
+#include "nodes/attn_mask.h"
 #include "nodes/message.h"
 #include "nodes/role_stats.h"
 
@@ -23,7 +27,12 @@ namespace cascade {
 
 class Client {
  public:
+  // Draws the session's mask secret when the plan is private.
   Client(const Model& model, const Plan& plan, uint64_t session = 0);
+
+  // Private protocol: the 32-byte secret every CompNode of the session needs
+  // (and no AttnNode may get). Empty for the paper protocol.
+  const std::string& session_secret() const { return secret_; }
 
   // Starts a step for `tokens` at the next n positions; sends its messages.
   void begin_step(const int32_t* tokens, int n, bool want_all_rows, Outbox& out);
@@ -59,6 +68,8 @@ class Client {
   std::map<int32_t, std::vector<float>> final_rows_;  // position → h^L row
   std::vector<int32_t> head_pos_;
   std::vector<float> logits_;
+  std::string secret_;
+  std::unique_ptr<AttnMask> mask_;
 };
 
 }  // namespace cascade

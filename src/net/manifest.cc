@@ -35,7 +35,8 @@ json plan_spec_to_json(const PlanSpec& s) {
   return json{{"alpha", s.alpha},   {"beta", s.beta},
               {"c", s.c},           {"delta", s.delta},
               {"front_layers", s.front_layers}, {"public_prefix", s.public_prefix},
-              {"client_head", s.client_head},   {"horizon", s.horizon}};
+              {"client_head", s.client_head},   {"horizon", s.horizon},
+              {"protocol", protocol_name(s.protocol)}};
 }
 
 PlanSpec plan_spec_from_json(const json& j) {
@@ -48,6 +49,11 @@ PlanSpec plan_spec_from_json(const json& j) {
       {"public_prefix", &s.public_prefix}, {"client_head", &s.client_head},
       {"horizon", &s.horizon}};
   for (auto& [k, v] : j.items()) {
+    if (k == "protocol") {
+      check(v.is_string(), "manifest: plan.protocol must be \"private\" or \"paper\"");
+      s.protocol = parse_protocol(v.get<std::string>());
+      continue;
+    }
     auto it = keys.find(k);
     check(it != keys.end(), "manifest: unknown plan key \"" + k + "\"");
     check(v.is_number_integer(), "manifest: plan." + k + " must be an integer");

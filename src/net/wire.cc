@@ -80,7 +80,7 @@ bool read_array(pbio::CodedInputStream& in, const char* field, std::vector<T>& v
 
 // The header's fields into `m`; throws Error on an unknown type or role.
 void header_from_wire(const wire::Envelope& env, Message& m) {
-  check(env.type() >= (int)MsgType::kStepBegin && env.type() <= (int)MsgType::kCacheRows,
+  check(env.type() >= (int)MsgType::kStepBegin && env.type() <= (int)MsgType::kMerged,
         "malformed message: unknown type " + std::to_string(env.type()));
   m.type = (MsgType)env.type();
   m.from = from_wire(env.from());
@@ -190,12 +190,13 @@ void to_wire(const PlanSpec& s, wire::PlanSpec* p) {
   p->set_public_prefix(s.public_prefix);
   p->set_client_head(s.client_head);
   p->set_horizon(s.horizon);
+  p->set_protocol((int32_t)s.protocol);
 }
 
 PlanSpec from_wire(const wire::PlanSpec& p) {
   return PlanSpec{.alpha = p.alpha(), .beta = p.beta(), .c = p.c(), .delta = p.delta(),
                   .front_layers = p.front_layers(), .public_prefix = p.public_prefix(),
-                  .client_head = p.client_head(), .horizon = p.horizon()};
+                  .client_head = p.client_head(), .horizon = p.horizon(), .protocol = (Protocol)p.protocol()};
 }
 
 void to_wire(const ModelConfig& c, wire::ModelDims* d) {

@@ -1,6 +1,8 @@
 #include "nodes/attn_node.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <set>
 
 #include "kernels/kernels.h"
@@ -9,7 +11,8 @@
 namespace cascade {
 
 AttnNode::AttnNode(const ModelConfig& cfg, const Plan& plan, int index, uint64_t session)
-    : cfg_(cfg), plan_(plan), self_{Role::kAttn, index}, session_(session) {
+    : cfg_(cfg), plan_(plan), self_{Role::kAttn, index}, session_(session),
+      hd_(plan.is_private() ? cfg.head_dim + 1 : cfg.head_dim) {
   cache_.resize(cfg.n_layers);
   step_queue_.resize(cfg.n_layers);
 }
@@ -45,11 +48,15 @@ void AttnNode::handle(Message m, Outbox& out) {
     return;
   }
 
+  if (m.type == MsgType::kPartial && plan_.is_private()) {
+    take_partial(std::move(m), out);
+    return;
+  }
   check(m.type == MsgType::kAttnRows || m.type == MsgType::kCacheRows,
         who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message");
   check(m.from.role == Role::kComp, who + ": rows must come from a CompNode");
   const int F = plan_.front_layers(), L = cfg_.n_layers;
-  const size_t qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
+  const size_t qd = (size_t)cfg_.n_heads * hd_, kvd = (size_t)cfg_.n_kv_heads * hd_;
   const size_t blocks = m.type == MsgType::kCacheRows ? L - F : 1;
   if (m.type == MsgType::kCacheRows)
     check(m.layer == F && m.pos.empty(), who + ": cache rows must start at block F and carry no q rows");
@@ -122,8 +129,9 @@ void AttnNode::try_complete(int layer, Outbox& out) {
       cache.v.insert(cache.v.end(), m.v.begin(), m.v.end());
     }
     // All q rows of the step in one call (the GEMM path wants many rows),
-    // then one reply per sender with its rows' outputs.
-    const int qd = cfg_.q_dim(), H = cfg_.n_heads;
+    // then one reply per sender with its rows' outputs (paper), or one
+    // partial to the shard's merger (private).
+    const int qd = cfg_.n_heads * hd_, H = cfg_.n_heads;
     q_pos_.clear();
     q_rows_.clear();
     for (const Message& m : pd.msgs) {
@@ -133,32 +141,167 @@ void AttnNode::try_complete(int layer, Outbox& out) {
     const int nq = (int)q_pos_.size();
     out_.resize((size_t)nq * qd);
     lse_.resize((size_t)nq * H);
-    if (nq > 0)
-      attention_partial(out_.data(), lse_.data(), q_rows_.data(), q_pos_.data(), nq, cache.k.data(),
+    if (nq > 0) {
+      // Private: a diagonal node skips each query's own key (the CompNode
+      // adds it). Positions are integers, so "key <= t - 1" is "key < t".
+      std::vector<int32_t> causal_pos = q_pos_;
+      if (plan_.is_private() && plan_.attn_q_shard(self_.index) == plan_.attn_kv_shard(self_.index))
+        for (int32_t& p : causal_pos) --p;
+      attention_partial(out_.data(), lse_.data(), q_rows_.data(), causal_pos.data(), nq, cache.k.data(),
                         cache.v.data(), cache.pos.data(), (int)cache.pos.size(), cfg_.n_heads,
-                        cfg_.n_kv_heads, cfg_.head_dim);
-    size_t first = 0;
-    for (const Message& m : pd.msgs) {
-      const size_t n = m.pos.size();
-      if (n == 0) continue;
-      Message r;
-      r.type = MsgType::kPartial;
-      r.from = self_;
-      r.to = m.from;
-      r.session = session_;
-      r.step = step;
-      r.layer = layer;
-      r.pos = m.pos;
-      r.rows.assign(out_.begin() + first * qd, out_.begin() + (first + n) * qd);
-      r.lse.assign(lse_.begin() + first * H, lse_.begin() + (first + n) * H);
-      first += n;
-      stats_.msgs_out++;
-      stats_.bytes_out += (int64_t)r.wire_bytes();
-      stats_.bytes_out_by_layer[layer] += (int64_t)r.wire_bytes();
-      out.send(std::move(r));
+                        cfg_.n_kv_heads, hd_);
+    }
+    if (plan_.is_private()) {
+      if (nq > 0) {
+        Message r;
+        r.type = MsgType::kPartial;
+        r.to = plan_.merger(plan_.attn_q_shard(self_.index), layer);
+        r.step = step;
+        r.layer = layer;
+        r.pos = q_pos_;
+        r.rows = out_;
+        r.lse = lse_;
+        if (r.to == self_) {
+          Merge& mg = merges_[{step, layer}];
+          mg.own = true;
+          mg.pos = q_pos_;
+          const int slots = plan_.beta() + (plan_.head() > 0 ? 1 : 0);
+          mg.out.assign(slots, std::vector<float>((size_t)nq * qd));
+          mg.lse.assign(slots, std::vector<float>((size_t)nq * H, -std::numeric_limits<float>::infinity()));
+          mg.filled.assign(slots, std::vector<char>(nq, 0));
+          for (int i = 0; i < nq; ++i) mg.row_of[q_pos_[i]] = i;
+          fold(mg, r, plan_.attn_kv_shard(self_.index));
+          std::vector<Message> early = std::move(mg.early);
+          for (const Message& e : early)
+            fold(mg, e, e.from.role == Role::kClient ? plan_.beta() : plan_.attn_kv_shard(e.from.index));
+          try_merge(step, layer, out);
+        } else {
+          send(std::move(r), out);
+        }
+      }
+    } else {
+      size_t first = 0;
+      for (const Message& m : pd.msgs) {
+        const size_t n = m.pos.size();
+        if (n == 0) continue;
+        Message r;
+        r.type = MsgType::kPartial;
+        r.to = m.from;
+        r.step = step;
+        r.layer = layer;
+        r.pos = m.pos;
+        r.rows.assign(out_.begin() + first * qd, out_.begin() + (first + n) * qd);
+        r.lse.assign(lse_.begin() + first * H, lse_.begin() + (first + n) * H);
+        first += n;
+        send(std::move(r), out);
+      }
     }
     pending_.erase(it);
     step_queue_[layer].pop_front();
+  }
+}
+
+void AttnNode::send(Message m, Outbox& out) {
+  m.from = self_;
+  m.session = session_;
+  stats_.msgs_out++;
+  stats_.bytes_out += (int64_t)m.wire_bytes();
+  stats_.bytes_out_by_layer[m.layer] += (int64_t)m.wire_bytes();
+  out.send(std::move(m));
+}
+
+void AttnNode::take_partial(Message m, Outbox& out) {
+  const std::string who = self_.name(plan_.beta());
+  const int qa = plan_.attn_q_shard(self_.index), F = plan_.front_layers(), L = cfg_.n_layers;
+  check(m.layer >= F && m.layer < L, who + ": partial for a block outside [F, L)");
+  check(plan_.merger(qa, m.layer) == self_,
+        who + ": got a partial for block " + std::to_string(m.layer) + ", which " +
+            plan_.merger(qa, m.layer).name(plan_.beta()) + " merges");
+  int slot;
+  if (m.from.role == Role::kClient) {
+    check(plan_.head() > 0, who + ": unexpected partial from the client");
+    slot = plan_.beta();
+  } else {
+    check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn() &&
+              !(m.from == self_) && plan_.attn_q_shard(m.from.index) == qa,
+          who + ": partial from " + m.from.name(plan_.beta()) + ", which is not of its query shard");
+    slot = plan_.attn_kv_shard(m.from.index);
+  }
+  check(m.rows.size() == m.pos.size() * (size_t)cfg_.n_heads * hd_ &&
+            m.lse.size() == m.pos.size() * (size_t)cfg_.n_heads && m.kv_pos.empty(),
+        who + ": partial has the wrong size");
+  for (int32_t p : m.pos) {
+    check(plan_.allows(self_, 'o', p),
+          who + " received a partial for position " + std::to_string(p) + " that its plan does not allow");
+    stats_.positions_seen.insert(p);
+  }
+  Merge& mg = merges_[{m.step, m.layer}];
+  const int32_t step = m.step;
+  const int layer = m.layer;
+  if (!mg.own) {
+    mg.early.push_back(std::move(m));
+    return;
+  }
+  fold(mg, m, slot);
+  try_merge(step, layer, out);
+}
+
+void AttnNode::fold(Merge& mg, const Message& m, int slot) {
+  const std::string who = self_.name(plan_.beta());
+  const size_t qd = (size_t)cfg_.n_heads * hd_, H = cfg_.n_heads;
+  for (size_t i = 0; i < m.pos.size(); ++i) {
+    auto it = mg.row_of.find(m.pos[i]);
+    check(it != mg.row_of.end(), who + ": partial from " + m.from.name(plan_.beta()) + " for position " +
+                                     std::to_string(m.pos[i]) + ", which is not queried in the step");
+    const int r = it->second;
+    check(!mg.filled[slot][r], who + ": two partials from " + m.from.name(plan_.beta()) + " for position " +
+                                   std::to_string(m.pos[i]));
+    mg.filled[slot][r] = 1;
+    ++mg.filled_count;
+    std::copy(m.rows.begin() + i * qd, m.rows.begin() + (i + 1) * qd, mg.out[slot].begin() + r * qd);
+    std::copy(m.lse.begin() + i * H, m.lse.begin() + (i + 1) * H, mg.lse[slot].begin() + r * H);
+  }
+}
+
+void AttnNode::try_merge(int32_t step, int layer, Outbox& out) {
+  auto it = merges_.find({step, layer});
+  Merge& mg = it->second;
+  const int n = (int)mg.pos.size(), slots = (int)mg.out.size();
+  if (mg.filled_count < n * slots) return;
+  const int H = cfg_.n_heads;
+  const size_t qd = (size_t)H * hd_;
+  std::vector<const float*> po(slots), pl(slots);
+  for (int s = 0; s < slots; ++s) {
+    po[s] = mg.out[s].data();
+    pl[s] = mg.lse[s].data();
+  }
+  std::vector<float> merged((size_t)n * qd), lse((size_t)n * H);
+  attention_merge(merged.data(), po.data(), pl.data(), slots, n, H, hd_);
+  // The merged log-sum-exp: m + log Σ e^(lse_s − m), as attention_merge weighs.
+  for (int r = 0; r < n; ++r)
+    for (int h = 0; h < H; ++h) {
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int s = 0; s < slots; ++s) mx = std::max(mx, pl[s][(size_t)r * H + h]);
+      double sum = 0;
+      if (mx != -std::numeric_limits<float>::infinity())
+        for (int s = 0; s < slots; ++s) sum += std::exp((double)pl[s][(size_t)r * H + h] - mx);
+      lse[(size_t)r * H + h] = sum > 0 ? mx + (float)std::log(sum) : mx;
+    }
+  // One message per CompNode with its rows.
+  std::map<int, Message> to;
+  for (int r = 0; r < n; ++r) {
+    Message& m = to[plan_.comp_of(mg.pos[r])];
+    m.pos.push_back(mg.pos[r]);
+    m.rows.insert(m.rows.end(), merged.begin() + r * qd, merged.begin() + (r + 1) * qd);
+    m.lse.insert(m.lse.end(), lse.begin() + (size_t)r * H, lse.begin() + (size_t)(r + 1) * H);
+  }
+  merges_.erase(it);
+  for (auto& [comp, m] : to) {
+    m.type = MsgType::kMerged;
+    m.to = {Role::kComp, comp};
+    m.step = step;
+    m.layer = layer;
+    send(std::move(m), out);
   }
 }
 

@@ -8,6 +8,13 @@
 // CompNodes will send rows; each block completes when all of them have. In a
 // step with no queries for it, each sender's rows of every block come at the
 // step's end in one kCacheRows message.
+//
+// Private protocol: rows arrive masked and one coordinate wider per head
+// (nodes/attn_mask.h); a diagonal node (a, a) skips each query's own key;
+// and instead of replying to CompNodes, each node sends its partial to the
+// query shard's merger for the block (Plan::merger). The merger merges the β
+// partials (and the client's, over its head keys) of every row and sends each
+// CompNode one kMerged message with its rows.
 #pragma once
 
 #include <deque>
@@ -24,7 +31,7 @@ class AttnNode {
  public:
   AttnNode(const ModelConfig& cfg, const Plan& plan, int index, uint64_t session = 0);
 
-  // Handles kStepBegin, kAttnRows and kCacheRows. Throws Error on a row the plan does not
+  // Handles kStepBegin, kAttnRows, kCacheRows and (private, as a merger) kPartial. Throws Error on a row the plan does not
   // allow, a sender that has no rows in this step, or a malformed message.
   // Takes the message by value so its row buffers move instead of copying.
   void handle(Message m, Outbox& out);
@@ -44,8 +51,21 @@ class AttnNode {
     std::vector<int32_t> pos;
     std::vector<float> k, v;
   };
+  struct Merge {  // private, as merger: one block of one step
+    bool own = false;                            // own partial in: rows known
+    std::vector<int32_t> pos;                    // the step's q rows
+    std::map<int32_t, int> row_of;               // position → row
+    std::vector<std::vector<float>> out, lse;    // per slot (kv shard b; β: client) [rows][...]
+    std::vector<std::vector<char>> filled;       // per slot [rows]
+    int filled_count = 0;
+    std::vector<Message> early;                  // partials that came before our own
+  };
   void park(Message m, Outbox& out);  // one block's rows, until the block completes
   void try_complete(int layer, Outbox& out);
+  void take_partial(Message m, Outbox& out);  // private: a partial for us to merge
+  void fold(Merge& mg, const Message& m, int slot);
+  void try_merge(int32_t step, int layer, Outbox& out);
+  void send(Message m, Outbox& out);
 
   ModelConfig cfg_;
   const Plan& plan_;
@@ -57,6 +77,8 @@ class AttnNode {
   std::map<std::pair<int32_t, int>, Pending> pending_;  // (step, block)
   std::vector<int32_t> q_pos_;            // the step's q rows, all senders
   std::vector<float> q_rows_, out_, lse_;
+  int hd_;                                           // head width of the rows it gets
+  std::map<std::pair<int32_t, int>, Merge> merges_;  // (step, block)
 };
 
 }  // namespace cascade

@@ -1,5 +1,6 @@
 #include "nodes/comp_node.h"
 
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -8,8 +9,40 @@
 
 namespace cascade {
 
-CompNode::CompNode(const Model& model, const Plan& plan, int index, uint64_t session)
-    : model_(model), plan_(plan), self_{Role::kComp, index}, session_(session) {}
+CompNode::CompNode(const Model& model, const Plan& plan, int index, uint64_t session, std::string secret)
+    : model_(model), plan_(plan), self_{Role::kComp, index}, session_(session) {
+  if (plan.is_private()) {
+    mask_ = std::make_unique<AttnMask>(model.cfg, std::move(secret));
+    std::random_device rd;
+    rng_.seed(((uint64_t)rd() << 32) ^ rd());
+  }
+}
+
+void CompNode::gather(const std::vector<float>& src, const std::vector<int>& idx, size_t width,
+                      std::vector<float>& dst) {
+  for (int i : idx) dst.insert(dst.end(), src.begin() + (size_t)i * width, src.begin() + (size_t)(i + 1) * width);
+}
+
+void CompNode::add_kv(Message& m, int a, int b, const std::vector<int>& idx) {
+  const auto& c = model_.cfg;
+  const size_t kvd = c.kv_dim();
+  if (!mask_) {
+    gather(k_, idx, kvd, m.k);
+    gather(v_, idx, kvd, m.v);
+    return;
+  }
+  const size_t n = idx.size(), w = (size_t)c.n_kv_heads * mask_->width();
+  for (auto [src, dst, is_k] : {std::tuple{&k_, &m.k, true}, std::tuple{&v_, &m.v, false}}) {
+    tmp_.clear();
+    gather(*src, idx, kvd, tmp_);
+    const size_t at = dst->size();
+    dst->resize(at + n * w);
+    if (is_k)
+      mask_->mask_k(layer_, a, b, tmp_.data(), (int)n, dst->data() + at);
+    else
+      mask_->mask_v(layer_, a, tmp_.data(), (int)n, dst->data() + at);
+  }
+}
 
 void CompNode::send(Message m, Outbox& out) {
   m.from = self_;
@@ -28,8 +61,9 @@ void CompNode::handle(Message m, Outbox& out) {
   stats_.msgs_in++;
   stats_.bytes_in += (int64_t)m.wire_bytes();
   stats_.bytes_in_by_layer[m.layer] += (int64_t)m.wire_bytes();
+  const char kind = m.type == MsgType::kHidden ? 'h' : m.type == MsgType::kMerged ? 'm' : 'o';
   for (int32_t p : m.pos) {
-    check(plan_.allows(self_, m.type == MsgType::kHidden ? 'h' : 'o', p),
+    check(plan_.allows(self_, kind, p),
           who + " received a row for position " + std::to_string(p) + " that its plan does not allow");
     stats_.positions_seen.insert(p);
   }
@@ -61,8 +95,15 @@ void CompNode::handle(Message m, Outbox& out) {
     return;
   }
 
-  check(m.type == MsgType::kPartial, who + " cannot handle a " + msg_type_name(m.type) + " message");
+  check(m.type == (mask_ ? MsgType::kMerged : MsgType::kPartial),
+        who + " cannot handle a " + msg_type_name(m.type) + " message in the " + protocol_name(plan_.protocol()) +
+            " protocol");
   check(m.step == step_ && m.layer == layer_, who + ": partial for a step/block not in flight");
+  if (mask_) {
+    take_merged(m);
+    if (++partials_got_ == partials_expected_) finish_block(out);
+    return;
+  }
   check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() &&
             m.lse.size() == m.pos.size() * (size_t)c.n_heads,
         who + ": partial has the wrong size");
@@ -89,11 +130,17 @@ void CompNode::handle(Message m, Outbox& out) {
 
 void CompNode::start_block(Outbox& out) {
   const auto& c = model_.cfg;
-  const int n = (int)mine_.size(), qd = c.q_dim(), kvd = c.kv_dim(), beta = plan_.beta();
+  const int n = (int)mine_.size(), qd = c.q_dim(), H = c.n_heads, beta = plan_.beta();
   q_.resize((size_t)n * qd);
-  k_.resize((size_t)n * kvd);
-  v_.resize((size_t)n * kvd);
+  k_.resize((size_t)n * c.kv_dim());
+  v_.resize((size_t)n * c.kv_dim());
   block_qkv(model_, layer_, h_.data(), mine_.data(), n, q_.data(), k_.data(), v_.data(), scratch_);
+  if (mask_) {
+    // Fresh score shifts per row, head and block: what hides the self score.
+    std::uniform_real_distribution<float> shift(-kScoreShift, kScoreShift);
+    alpha_.resize((size_t)n * H);
+    for (float& x : alpha_) x = shift(rng_);
+  }
 
   // One message per AttnNode (a, b): my q rows of shard a, my k,v rows of shard b.
   std::vector<std::vector<int>> rows_of_shard(beta);
@@ -113,30 +160,33 @@ void CompNode::start_block(Outbox& out) {
           m.layer = layer_;
           for (int i : rows_of_shard[b]) m.kv_pos.push_back(mine_[i]);
         }
-        for (int i : rows_of_shard[b]) {
-          m.k.insert(m.k.end(), k_.begin() + (size_t)i * kvd, k_.begin() + (size_t)(i + 1) * kvd);
-          m.v.insert(m.v.end(), v_.begin() + (size_t)i * kvd, v_.begin() + (size_t)(i + 1) * kvd);
-        }
+        add_kv(m, a, b, rows_of_shard[b]);
         continue;
       }
       Message m;
       m.type = MsgType::kAttnRows;
       m.to = plan_.attn_node(a, b);
       m.layer = layer_;
-      for (int i : rows_of_shard[a]) {
-        m.pos.push_back(mine_[i]);
-        m.rows.insert(m.rows.end(), q_.begin() + (size_t)i * qd, q_.begin() + (size_t)(i + 1) * qd);
+      for (int i : rows_of_shard[a]) m.pos.push_back(mine_[i]);
+      if (!mask_) {
+        gather(q_, rows_of_shard[a], qd, m.rows);
+      } else if (!rows_of_shard[a].empty()) {
+        tmp_.clear();
+        tmp2_.clear();
+        gather(q_, rows_of_shard[a], qd, tmp_);
+        gather(alpha_, rows_of_shard[a], H, tmp2_);
+        m.rows.resize(rows_of_shard[a].size() * H * mask_->width());
+        mask_->mask_q(layer_, a, b, tmp_.data(), tmp2_.data(), (int)rows_of_shard[a].size(), m.rows.data());
       }
-      for (int i : rows_of_shard[b]) {
-        m.kv_pos.push_back(mine_[i]);
-        m.k.insert(m.k.end(), k_.begin() + (size_t)i * kvd, k_.begin() + (size_t)(i + 1) * kvd);
-        m.v.insert(m.v.end(), v_.begin() + (size_t)i * kvd, v_.begin() + (size_t)(i + 1) * kvd);
-      }
+      for (int i : rows_of_shard[b]) m.kv_pos.push_back(mine_[i]);
+      add_kv(m, a, b, rows_of_shard[b]);
       if (!rows_of_shard[a].empty()) q_shards.insert(a);
       send(std::move(m), out);
     }
   }
-  n_slots_ = beta + (plan_.head() > 0 ? 1 : 0);
+  // Paper: β key shards (+1 for the client's head keys), merged here.
+  // Private: slot 0 the merged output of every other key, slot 1 the row's own.
+  n_slots_ = mask_ ? 2 : beta + (plan_.head() > 0 ? 1 : 0);
   // Outputs need no clearing: a slot row that no partial fills keeps
   // lse = -inf, and the merge skips it.
   slot_out_.resize(n_slots_);
@@ -146,7 +196,9 @@ void CompNode::start_block(Outbox& out) {
     slot_lse_[s].assign((size_t)n * c.n_heads, -std::numeric_limits<float>::infinity());
   }
   partials_got_ = 0;
-  partials_expected_ = (int)q_shards.size() * beta;
+  // Private: one merged message per query shard of mine; the client's head
+  // partial goes to the merger, not here.
+  partials_expected_ = (int)q_shards.size() * (mask_ ? 1 : beta);
   if (plan_.head() > 0) {
     // The client keeps the first positions' keys; it serves their attention.
     Message m;
@@ -155,14 +207,54 @@ void CompNode::start_block(Outbox& out) {
     m.layer = layer_;
     m.pos = mine_;
     m.rows = q_;
-    partials_expected_ += 1;
+    if (mask_) m.lse = alpha_;  // the client's partial must carry the same shift
+    if (!mask_) partials_expected_ += 1;
     send(std::move(m), out);
   }
+}
+
+void CompNode::take_merged(const Message& m) {
+  const auto& c = model_.cfg;
+  const int H = c.n_heads, w = mask_->width(), qd = c.q_dim();
+  const std::string who = self_.name(plan_.beta());
+  check(m.rows.size() == m.pos.size() * (size_t)H * w && m.lse.size() == m.pos.size() * (size_t)H,
+        who + ": merged output has the wrong size");
+  std::vector<float> o(qd);
+  for (size_t i = 0; i < m.pos.size(); ++i) {
+    const int a = plan_.shard_of(m.pos[i]);
+    check(m.from == plan_.merger(a, layer_),
+          who + ": merged output for position " + std::to_string(m.pos[i]) + " from " + m.from.name(plan_.beta()) +
+              ", which does not merge its shard in block " + std::to_string(layer_));
+    const int r = row_of_.at(m.pos[i]);
+    mask_->unmask_out(layer_, a, m.rows.data() + i * H * w, 1, slot_out_[0].data() + (size_t)r * qd);
+    for (int h = 0; h < H; ++h)
+      slot_lse_[0][(size_t)r * H + h] = m.lse[i * H + h] - alpha_[(size_t)r * H + h];
+  }
+}
+
+void CompNode::add_self_terms() {
+  // The one-key partial of a row over its own key: output v_t, log-sum-exp
+  // q_t·k_t/√hd. No AttnNode computes it (the diagonal ones skip it).
+  const auto& c = model_.cfg;
+  const int n = (int)mine_.size(), H = c.n_heads, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  const size_t qd = c.q_dim(), kvd = c.kv_dim();
+  const float scale = 1.0f / std::sqrt((float)hd);
+  for (int r = 0; r < n; ++r)
+    for (int h = 0; h < H; ++h) {
+      const float* q = q_.data() + r * qd + (size_t)h * hd;
+      const float* k = k_.data() + r * kvd + (size_t)(h / group) * hd;
+      const float* v = v_.data() + r * kvd + (size_t)(h / group) * hd;
+      float dot = 0;
+      for (int i = 0; i < hd; ++i) dot += q[i] * k[i];
+      slot_lse_[1][(size_t)r * H + h] = dot * scale;
+      std::copy(v, v + hd, slot_out_[1].data() + r * qd + (size_t)h * hd);
+    }
 }
 
 void CompNode::finish_block(Outbox& out) {
   const auto& c = model_.cfg;
   const int n = (int)mine_.size();
+  if (mask_) add_self_terms();
   std::vector<const float*> po(n_slots_), pl(n_slots_);
   for (int s = 0; s < n_slots_; ++s) {
     po[s] = slot_out_[s].data();

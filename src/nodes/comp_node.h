@@ -2,8 +2,13 @@
 //
 // Per step and block: block_qkv on its rows, q rows to the β AttnNodes
 // (shard(t), b) and k,v rows to the β AttnNodes (a, shard(t)) (and q rows to
-// the client when the client keeps a head of positions), then the exact
-// merge of the β (+1) partials per row, block_finish, next block. An
+// the client when the client keeps a head of positions), then:
+//   paper protocol: the exact merge of the β (+1) partials per row;
+//   private protocol: rows go masked (nodes/attn_mask.h), one merged output
+//     per row comes back from the shard's merger AttnNode, and the node
+//     unmasks it and merges in the row's own key (the term no AttnNode
+//     computes);
+// then block_finish, next block. An
 // AttnNode that no position of the step queries gets its k,v rows of every
 // block in one kCacheRows message after the last block instead. After the
 // last block it returns the last position's row (or all, on request) to the
@@ -12,9 +17,13 @@
 #pragma once
 
 #include <map>
+#include <memory>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "engine/layer.h"
+#include "nodes/attn_mask.h"
 #include "nodes/message.h"
 #include "nodes/role_stats.h"
 
@@ -22,9 +31,11 @@ namespace cascade {
 
 class CompNode {
  public:
-  CompNode(const Model& model, const Plan& plan, int index, uint64_t session = 0);
+  // `secret` is the session's mask secret from the client; the private
+  // protocol needs it (Error otherwise), the paper protocol ignores it.
+  CompNode(const Model& model, const Plan& plan, int index, uint64_t session = 0, std::string secret = {});
 
-  // Handles kHidden (starts a step) and kPartial. Throws Error on a message
+  // Handles kHidden (starts a step) and kPartial (paper) or kMerged (private). Throws Error on a message
   // the plan does not allow or that does not fit the step.
   // Takes the message by value so its row buffers move instead of copying.
   void handle(Message m, Outbox& out);
@@ -32,10 +43,19 @@ class CompNode {
   const RoleStats& stats() const { return stats_; }
   NodeId id() const { return self_; }
 
+  // Private protocol: the score shifts α are uniform in [-kScoreShift, kScoreShift].
+  static constexpr float kScoreShift = 4.0f;
+
  private:
   void start_block(Outbox& out);
   void finish_block(Outbox& out);
   void send(Message m, Outbox& out);
+  // Appends rows `idx` of `src` ([rows][width]) to `dst`.
+  static void gather(const std::vector<float>& src, const std::vector<int>& idx, size_t width, std::vector<float>& dst);
+  // The k,v rows `idx` into m.k, m.v, masked for AttnNode (a, b) when private.
+  void add_kv(Message& m, int a, int b, const std::vector<int>& idx);
+  void take_merged(const Message& m);  // private: unmask into slot 0
+  void add_self_terms();               // private: slot 1 = each row's own key
 
   const Model& model_;
   const Plan& plan_;
@@ -58,6 +78,11 @@ class CompNode {
   std::vector<std::vector<float>> slot_out_, slot_lse_;  // per slot [rows][...]
   int partials_expected_ = 0, partials_got_ = 0;
   std::vector<float> merged_;
+  // Private protocol only.
+  std::unique_ptr<AttnMask> mask_;
+  std::mt19937_64 rng_;
+  std::vector<float> alpha_;  // [rows][n_heads] score shifts of this block
+  std::vector<float> tmp_, tmp2_;
 };
 
 }  // namespace cascade

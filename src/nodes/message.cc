@@ -11,6 +11,7 @@ const char* msg_type_name(MsgType t) {
     case MsgType::kFinal: return "Final";
     case MsgType::kError: return "Error";
     case MsgType::kCacheRows: return "CacheRows";
+    case MsgType::kMerged: return "Merged";
   }
   return "?";
 }

@@ -19,12 +19,15 @@ enum class MsgType : int32_t {
   kStepBegin = 0,  // client → node: new positions [pos_begin, pos_end)
   kHidden = 1,     // client → CompNode: h^F rows (rows, pos)
   kAttnRows = 2,   // CompNode → AttnNode / client: q rows (rows, pos), k,v rows (k, v, kv_pos)
-  kPartial = 3,    // AttnNode / client → CompNode: partial outputs (rows, pos) and lse
+  kPartial = 3,    // paper: AttnNode / client → CompNode; private: AttnNode / client → the
+                   // query shard's merger AttnNode. Partial outputs (rows, pos) and lse
   kFinal = 4,      // CompNode → client: last block's output rows (rows, pos)
   kError = 5,      // node → client: the session failed (text names the node and why)
   kCacheRows = 6,  // CompNode → AttnNode with no queries in the step: k,v rows of every
                    // block [F, L) at once (kv_pos; k, v as [L-F][kv_pos][kv_dim]), sent
                    // after the last block, since they are needed only by later steps
+  kMerged = 7,     // private: merger AttnNode → CompNode: the masked, merged attention
+                   // output of its rows over every key but the row's own (rows, pos, lse)
 };
 
 // Step flags.
@@ -42,7 +45,8 @@ struct Message {
   std::vector<float> rows;             // [pos.size()][width]
   std::vector<int32_t> kv_pos;         // positions of k and v
   std::vector<float> k, v;             // [kv_pos.size()][kv_dim]
-  std::vector<float> lse;              // [pos.size()][n_heads]
+  std::vector<float> lse;              // [pos.size()][n_heads]; in a private kAttnRows to
+                                       // the client: each row's score shift α
   std::string text;                    // kError
 
   // Bytes of the payload as it travels (positions + floats + fixed header).

@@ -23,6 +23,15 @@ std::string NodeId::name(int beta) const {
   return "?";
 }
 
+const char* protocol_name(Protocol p) { return p == Protocol::kPaper ? "paper" : "private"; }
+
+Protocol parse_protocol(const std::string& s) {
+  if (s == "private") return Protocol::kPrivate;
+  if (s == "paper") return Protocol::kPaper;
+  throw Error("unknown protocol \"" + s + "\": use private (the default: merged, masked attention) or paper " +
+              "(the published design, whose per-shard partials leak the prompt)");
+}
+
 namespace {
 
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
@@ -39,6 +48,8 @@ Plan Plan::make(const PlanSpec& s, const ModelConfig& cfg) {
         "plan: front layers F = " + std::to_string(s.front_layers) + " must be in 0.." +
             std::to_string(cfg.n_layers) + " (the model has " + std::to_string(cfg.n_layers) + " blocks)");
   check(s.public_prefix >= 0, "plan: public prefix must be >= 0");
+  check(s.protocol == Protocol::kPrivate || s.protocol == Protocol::kPaper,
+        "plan: unknown protocol " + std::to_string((int)s.protocol) + "; use 0 (private) or 1 (paper)");
   check(s.client_head >= -1, "plan: client head must be >= 0 (or -1 for the default, delta)");
   Plan p;
   p.spec_ = s;
@@ -88,10 +99,13 @@ bool Plan::allows(const NodeId& node, char kind, int pos) const {
   if (pos < 0) return false;
   switch (node.role) {
     case Role::kClient: return true;  // the client owns everything
-    case Role::kComp: return comp_of(pos) == node.index && (kind == 'h' || kind == 'o');
+    case Role::kComp:
+      return comp_of(pos) == node.index &&
+             (kind == 'h' || kind == (is_private() ? 'm' : 'o'));
     case Role::kAttn:
       if (kind == 'q') return shard_of(pos) == attn_q_shard(node.index);
       if (kind == 'k') return shard_of(pos) == attn_kv_shard(node.index);
+      if (kind == 'o') return is_private() && shard_of(pos) == attn_q_shard(node.index);
       return false;
   }
   return false;
@@ -190,6 +204,7 @@ nlohmann::json Plan::to_json(int max_coalition) const {
   j["comp_block"] = comp_block_;
   j["attn_block"] = attn_block_;
   j["horizon"] = horizon_;
+  j["protocol"] = protocol_name(spec_.protocol);
   j["nodes"] = (int)nodes().size();
   json views = json::array();
   for (const NodeId& n : nodes()) {
@@ -216,7 +231,7 @@ std::string Plan::table() const {
   std::ostringstream o;
   o << "plan: alpha=" << spec_.alpha << " beta=" << spec_.beta << " (" << nodes().size()
     << " nodes)  c=" << spec_.c << " delta=" << spec_.delta << "  F=" << spec_.front_layers
-    << "  public prefix=" << spec_.public_prefix << "  client keeps positions [0," << head_ << ")\n";
+    << "  protocol=" << protocol_name(spec_.protocol) << "  public prefix=" << spec_.public_prefix << "  client keeps positions [0," << head_ << ")\n";
   o << "rule: CompNode = ((p-" << head_ << ")/" << comp_block_ << ") mod " << spec_.alpha
     << ", attention shard = ((p-" << head_ << ")/" << attn_block_ << ") mod " << spec_.beta
     << "; views over positions [0," << horizon_ << ")\n";

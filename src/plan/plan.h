@@ -32,6 +32,19 @@
 
 namespace cascade {
 
+// How attention results reach a CompNode (docs/PROTOCOL.md, docs/PRIVACY.md).
+//   kPrivate (default): AttnNodes get masked q/k/v rows; the partials of a
+//     query shard are merged by one AttnNode of that shard (the merger), and
+//     the CompNode gets only the merged, masked output of its rows (kMerged).
+//     Diagonal AttnNodes skip the self key; the CompNode adds that term.
+//   kPaper: the published design. AttnNodes get q/k/v in the clear, and the
+//     CompNode gets every shard's partial (O_b, LSE_b) and merges them; from
+//     those a CompNode reads most of the prompt (docs/PRIVACY.md).
+// Append-only: written in messages and manifests.
+enum class Protocol : int32_t { kPrivate = 0, kPaper = 1 };
+const char* protocol_name(Protocol p);    // "private", "paper"
+Protocol parse_protocol(const std::string& s);  // throws Error naming the choices
+
 struct PlanSpec {
   int alpha = 4;          // CompNodes
   int beta = 4;           // attention shards; β² AttnNodes
@@ -41,6 +54,7 @@ struct PlanSpec {
   int public_prefix = 1;  // positions the attacker knows anyway (BOS, system prompt)
   int client_head = -1;   // private positions kept at the client; -1 = δ
   int horizon = 0;        // positions the views are computed over; 0 = model context
+  Protocol protocol = Protocol::kPrivate;
 };
 
 // Append-only: written in messages.
@@ -83,15 +97,23 @@ class Plan {
   int attn_block() const { return attn_block_; }
   int horizon() const { return horizon_; }
   int n_attn() const { return spec_.beta * spec_.beta; }
+  Protocol protocol() const { return spec_.protocol; }
+  bool is_private() const { return spec_.protocol == Protocol::kPrivate; }
 
   int comp_of(int pos) const;   // CompNode index, or kClientOwned
   int shard_of(int pos) const;  // attention shard, or kClientOwned
   NodeId attn_node(int a, int b) const { return {Role::kAttn, a * spec_.beta + b}; }
   int attn_q_shard(int index) const { return index / spec_.beta; }
   int attn_kv_shard(int index) const { return index % spec_.beta; }
+  // Private protocol: the AttnNode that merges query shard a's partials in
+  // `layer`, (a, (a + layer) mod β), so merging rotates over the row's nodes.
+  NodeId merger(int a, int layer) const { return attn_node(a, (a + layer) % spec_.beta); }
 
   // May `node` receive the row of `pos`? (kind: 'h' hidden row, 'q', 'k' for
-  // k and v, 'o' partial output). The one rule every receiver enforces.
+  // k and v, 'o' a partial output, 'm' a merged output). The one rule every
+  // receiver enforces. Paper protocol: a CompNode takes the partials 'o' of
+  // its rows. Private protocol: it takes only merged outputs 'm', and an
+  // AttnNode takes partials 'o' of its query shard (as the merger).
   bool allows(const NodeId& node, char kind, int pos) const;
 
   // Every position whose row `node` receives, within the horizon (or below

@@ -7,7 +7,7 @@
 namespace cascade {
 
 LocalCluster::LocalCluster(const Model& model, const Plan& plan) : plan_(plan), client_(model, plan) {
-  for (int r = 0; r < plan.alpha(); ++r) comps_.push_back(std::make_unique<CompNode>(model, plan, r));
+  for (int r = 0; r < plan.alpha(); ++r) comps_.push_back(std::make_unique<CompNode>(model, plan, r, 0, client_.session_secret()));
   for (int i = 0; i < plan.n_attn(); ++i)
     attns_.push_back(std::make_unique<AttnNode>(model.cfg, plan, i));
 }

@@ -86,8 +86,10 @@ class NodeServer::Service {
       check(book.count({Role::kClient, 0}), "the session's address map has no client");
       check(self.index < (self.role == Role::kComp ? plan.alpha() : plan.n_attn()),
             self.name(beta) + " is not a node of the plan");
+      check(self.role == Role::kComp || req.mask_secret().empty(),
+            "the session setup gives an AttnNode the mask secret, which only CompNodes may hold");
       auto session = std::make_shared<NodeSession>(id, self, plan, cfg, s_.opts_.model, std::move(book), *s_.channels_,
-                                                   s_.server_->loop());
+                                                   s_.server_->loop(), req.mask_secret());
       std::lock_guard<std::mutex> lock(s_.mu_);
       check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");
       check((int)s_.sessions_.size() < s_.opts_.max_sessions,

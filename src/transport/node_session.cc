@@ -16,7 +16,7 @@ std::string node_name(const NodeId& self, const Plan& plan, const AddressBook& b
 }  // namespace
 
 NodeSession::NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig& cfg, const Model* model,
-                         AddressBook book, PeerChannels& channels, LinkLoop& loop)
+                         AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret)
     : id_(id),
       self_(self),
       plan_(std::move(plan)),
@@ -26,7 +26,7 @@ NodeSession::NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig&
       links_(channels, loop, book_, [this](const SendFailure& f) { fail(describe(f, plan_.beta(), name_)); }) {
   if (self.role == Role::kComp) {
     check(model != nullptr, name_ + ": a CompNode session needs the model");
-    comp_ = std::make_unique<CompNode>(*model, plan_, self.index, id);
+    comp_ = std::make_unique<CompNode>(*model, plan_, self.index, id, std::move(mask_secret));
   } else {
     attn_ = std::make_unique<AttnNode>(cfg_, plan_, self.index, id);
   }
@@ -34,10 +34,15 @@ NodeSession::NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig&
   // session would then sit on the critical path of its first steps (a decode
   // step reaches new CompNode/AttnNode pairs for many tokens). Start them all
   // now, in the background: a CompNode sends to every AttnNode and the
-  // client, an AttnNode to every CompNode. Channels are kept per process, so
-  // later sessions find them open.
+  // client, an AttnNode to every CompNode (paper) or to the other AttnNodes
+  // of its query shard, the mergers (private). Channels are kept per
+  // process, so later sessions find them open.
   for (const auto& [peer, address] : book_) {
-    const bool sends_to = self.role == Role::kComp ? peer.role != Role::kComp : peer.role == Role::kComp;
+    const bool sends_to =
+        self.role == Role::kComp ? peer.role != Role::kComp
+        : peer.role == Role::kComp ? true
+        : plan_.is_private() && peer.role == Role::kAttn && !(peer == self) &&
+              plan_.attn_q_shard(peer.index) == plan_.attn_q_shard(self.index);
     if (sends_to) channels.connect_soon(address);
   }
   touch();

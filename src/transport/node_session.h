@@ -33,7 +33,7 @@ class NodeSession {
   // for a CompNode, null for an AttnNode (which only needs `cfg`). `book`
   // holds every party, this node included.
   NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig& cfg, const Model* model,
-              AddressBook book, PeerChannels& channels, LinkLoop& loop);
+              AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret = {});
   // Closes the links (waiting up to a second for peers to take what is
   // queued). Must not run on the loop thread: release() first.
   ~NodeSession();

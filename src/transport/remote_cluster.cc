@@ -141,6 +141,7 @@ void RemoteCluster::open_sessions(const Model& model) {
     if (id.role == Role::kClient) continue;
     setups[id] = base;
     to_wire(id, setups[id].mutable_self());
+    if (id.role == Role::kComp) setups[id].set_mask_secret(client_.session_secret());
     acks[id];
   }
   auto status = on_every_node(*channels_, book_, opts_.link.rpc_deadline, acks,

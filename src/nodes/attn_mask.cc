@@ -1,0 +1,164 @@
+#include "nodes/attn_mask.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "util/error.h"
+
+namespace cascade {
+
+std::string new_session_secret() {
+  std::string s(32, '\0');
+  check(RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), (int)s.size()) == 1,
+        "could not draw a session secret from OpenSSL's random generator");
+  return s;
+}
+
+AttnMask::AttnMask(const ModelConfig& cfg, std::string secret)
+    : cfg_(cfg), secret_(std::move(secret)), hd_(cfg.head_dim) {
+  check(secret_.size() == 32, "private protocol: the session secret must be 32 bytes, got " +
+                                  std::to_string(secret_.size()) + " (the client makes it when the session opens)");
+  std::random_device rd;
+  noise_state_ = ((uint64_t)rd() << 32) ^ rd();
+}
+
+AttnMask::Mix AttnMask::draw(int kind, int layer, int g, int a, int b) const {
+  // The mix is a pure function of (secret, kind, block, kv head, a, b), so the
+  // client and every CompNode draw the same one. mt19937_64 and the
+  // Box-Muller transform below are fully specified, unlike std's distributions.
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  std::string in = secret_;
+  for (int v : {kind, layer, g, a, b}) in.append(reinterpret_cast<const char*>(&v), sizeof v);
+  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), digest);
+  uint64_t seed;
+  std::memcpy(&seed, digest, sizeof seed);
+  std::mt19937_64 rng(seed);
+  auto uniform = [&] { return ((rng() >> 11) + 0.5) * (1.0 / 9007199254740992.0); };  // (0, 1)
+  auto normal = [&] { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(2.0 * M_PI * uniform()); };
+  const int w = width();
+  Mix m;
+  for (auto& u : m.u) {
+    u.resize(w);
+    double n2 = 0;
+    for (double& x : u) n2 += (x = normal()) * x;
+    for (double& x : u) x /= std::sqrt(n2);
+  }
+  m.d.resize(w);
+  for (double& x : m.d) x = std::exp((2.0 * uniform() - 1.0) * std::log(2.0));  // log-uniform [1/2, 2]
+  return m;
+}
+
+const AttnMask::Mix& AttnMask::qk_mix(int layer, int g, int a, int b) const {
+  auto key = std::make_tuple(layer, g, a, b);
+  auto it = qk_.find(key);
+  if (it == qk_.end()) it = qk_.emplace(key, draw(0, layer, g, a, b)).first;
+  return it->second;
+}
+
+const AttnMask::Mix& AttnMask::v_mix(int layer, int g, int a) const {
+  auto key = std::make_tuple(layer, g, a, 0);
+  auto it = v_.find(key);
+  if (it == v_.end()) it = v_.emplace(key, draw(1, layer, g, a, 0)).first;
+  return it->second;
+}
+
+namespace {
+void reflect(const std::vector<double>& u, double* x) {
+  double dot = 0;
+  for (size_t i = 0; i < u.size(); ++i) dot += x[i] * u[i];
+  for (size_t i = 0; i < u.size(); ++i) x[i] -= 2.0 * dot * u[i];
+}
+}  // namespace
+
+void AttnMask::apply(const Mix& m, bool inverse_diag, double* x) const {
+  reflect(m.u[0], x);
+  reflect(m.u[1], x);
+  for (int i = 0; i < width(); ++i) x[i] = inverse_diag ? x[i] / m.d[i] : x[i] * m.d[i];
+  reflect(m.u[2], x);
+  reflect(m.u[3], x);
+}
+
+void AttnMask::apply_inverse(const Mix& m, double* x) const {
+  reflect(m.u[3], x);
+  reflect(m.u[2], x);
+  for (int i = 0; i < width(); ++i) x[i] /= m.d[i];
+  reflect(m.u[1], x);
+  reflect(m.u[0], x);
+}
+
+void AttnMask::mask_q(int layer, int a, int b, const float* q, const float* alpha, int n, float* out) const {
+  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
+  const double up = std::sqrt((double)w / hd_), shift = std::sqrt((double)w);
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int h = 0; h < H; ++h) {
+      const float* src = q + ((size_t)t * H + h) * hd_;
+      for (int i = 0; i < hd_; ++i) x[i] = src[i] * up;
+      x[hd_] = alpha[(size_t)t * H + h] * shift;
+      apply(qk_mix(layer, h / group, a, b), false, x.data());
+      float* dst = out + ((size_t)t * H + h) * w;
+      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
+    }
+}
+
+void AttnMask::mask_k(int layer, int a, int b, const float* k, int n, float* out) const {
+  const int KV = cfg_.n_kv_heads, w = width();
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int g = 0; g < KV; ++g) {
+      const float* src = k + ((size_t)t * KV + g) * hd_;
+      for (int i = 0; i < hd_; ++i) x[i] = src[i];
+      x[hd_] = 1.0;
+      apply(qk_mix(layer, g, a, b), true, x.data());
+      float* dst = out + ((size_t)t * KV + g) * w;
+      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
+    }
+}
+
+void AttnMask::mask_v(int layer, int a, const float* v, int n, float* out) {
+  const int KV = cfg_.n_kv_heads, w = width();
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int g = 0; g < KV; ++g) {
+      const float* src = v + ((size_t)t * KV + g) * hd_;
+      for (int i = 0; i < hd_; ++i) x[i] = src[i];
+      noise_state_ = noise_state_ * 6364136223846793005ull + 1442695040888963407ull;
+      x[hd_] = (double)(int32_t)(noise_state_ >> 32) / 2147483648.0;  // r in [-1, 1)
+      apply(v_mix(layer, g, a), false, x.data());
+      float* dst = out + ((size_t)t * KV + g) * w;
+      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
+    }
+}
+
+void AttnMask::mask_out(int layer, int a, const float* o, int n, float* out) const {
+  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int h = 0; h < H; ++h) {
+      const float* src = o + ((size_t)t * H + h) * hd_;
+      for (int i = 0; i < hd_; ++i) x[i] = src[i];
+      x[hd_] = 0.0;
+      apply(v_mix(layer, h / group, a), false, x.data());
+      float* dst = out + ((size_t)t * H + h) * w;
+      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
+    }
+}
+
+void AttnMask::unmask_out(int layer, int a, const float* masked, int n, float* o) const {
+  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int h = 0; h < H; ++h) {
+      const float* src = masked + ((size_t)t * H + h) * w;
+      for (int i = 0; i < w; ++i) x[i] = src[i];
+      apply_inverse(v_mix(layer, h / group, a), x.data());
+      float* dst = o + ((size_t)t * H + h) * hd_;
+      for (int i = 0; i < hd_; ++i) dst[i] = (float)x[i];
+    }
+}
+
+}  // namespace cascade
