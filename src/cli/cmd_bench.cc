@@ -27,6 +27,7 @@
 #include "cli/commands.h"
 #include "client/backend.h"
 #include "model/synth.h"
+#include "nodes/traffic.h"
 #include "transport/local_cluster.h"
 #include "transport/local_process_cluster.h"
 #include "util/atomic_file.h"
@@ -271,27 +272,26 @@ void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_de
   // Bytes in counts the client's hidden row and partials; take partials only.
   const double out_b = (after.bytes_out - before.bytes_out) / (double)blocks;
   const double in_b = (after.bytes_in - before.bytes_in - (4.0 * c.dim + 52)) / (double)blocks;
-  const double beta = plan.beta();
-  const double formula_out = 4.0 * beta * (c.dim + 2.0 * c.kv_dim());
-  const double formula_in = 4.0 * beta * (c.dim + c.n_heads);
-  const double extra = plan.head() > 0 ? 1 : 0;  // the client serves the head keys as one more shard
+  const DecodeTraffic f = decode_traffic(plan, c);
+  const double formula_out = 4.0 * f.comp_out, formula_in = 4.0 * f.comp_in;
 
-  printf("model: %.1fM params, %d blocks; plan alpha=%d beta=%d (%d nodes) c=%d delta=%d F=%d head=%d\n",
+  printf("model: %.1fM params, %d blocks; plan alpha=%d beta=%d (%d nodes) c=%d delta=%d F=%d head=%d, %s protocol\n",
          lm.model.n_params() / 1e6, c.n_layers, plan.alpha(), plan.beta(), plan.alpha() + plan.n_attn(),
-         spec.c, spec.delta, spec.front_layers, plan.head());
+         spec.c, spec.delta, spec.front_layers, plan.head(), protocol_name(plan.protocol()));
   printf("prefill %d: plaintext %.3f s, cascade %.3f s, ratio %.2fx\n", n_prompt, tp.prefill_s, tc.prefill_s,
          tc.prefill_s / tp.prefill_s);
   printf("decode %d: plaintext %.3f s, cascade %.3f s, ratio %.2fx\n", n_decode, tp.decode_s, tc.decode_s,
          tc.decode_s / tp.decode_s);
-  printf("traffic per token per block, out of the owning CompNode: %.0f B; formula beta*(d+2*d_kv) floats "
-         "= %.0f B (+ client head shard %.0f B) -> ratio %.3f\n",
-         out_b, formula_out, extra * 4.0 * c.dim, out_b / (formula_out + extra * 4.0 * c.dim));
-  printf("traffic per token per block, back into it: %.0f B; formula beta*(d+H) floats = %.0f B "
-         "(+ client head shard %.0f B) -> ratio %.3f\n",
-         in_b, formula_in, extra * 4.0 * (c.dim + c.n_heads), in_b / (formula_in + extra * 4.0 * (c.dim + c.n_heads)));
+  printf("traffic per token per block, out of the owning CompNode: %.0f B; formula (nodes/traffic.h) %.0f B "
+         "-> ratio %.3f\n", out_b, formula_out, out_b / formula_out);
+  printf("traffic per token per block, back into it: %.0f B; formula %.0f B -> ratio %.3f\n", in_b, formula_in,
+         in_b / formula_in);
+  printf("traffic per token per block, all links (formula): %.0f B (AttnNode to merger %.0f B, client to merger %.0f B)\n",
+         4.0 * f.total(), 4.0 * f.attn_to_attn, 4.0 * f.client_to_attn);
   write_json(json_out, {{"model", o.model},
                         {"alpha", plan.alpha()},
                         {"beta", plan.beta()},
+                        {"protocol", protocol_name(plan.protocol())},
                         {"nodes", plan.alpha() + plan.n_attn()},
                         {"front_layers", spec.front_layers},
                         {"client_head", plan.head()},
@@ -304,9 +304,10 @@ void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_de
                         {"cascade_decode_s", tc.decode_s},
                         {"decode_ratio", tc.decode_s / tp.decode_s},
                         {"bytes_out_per_token_block", out_b},
-                        {"formula_out_bytes", formula_out + extra * 4.0 * c.dim},
+                        {"formula_out_bytes", formula_out},
                         {"bytes_in_per_token_block", in_b},
-                        {"formula_in_bytes", formula_in + extra * 4.0 * (c.dim + c.n_heads)}});
+                        {"formula_in_bytes", formula_in},
+                        {"formula_all_links_bytes", 4.0 * f.total()}});
 }
 
 void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_decode, const std::string& json_out) {
@@ -327,9 +328,9 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
                                [&] { return nodes.connect(lm.model, plan); }, prompt, n_decode, 2);
 
   // Loopback bytes per decode step, all parties together, against the
-  // protocol's floats for one token: per block β(d + 2·d_kv) out of the
-  // CompNode and β(d + H) back (+ one more shard when the client keeps a
-  // head), plus the client's h^F row in and the final row out.
+  // protocol's floats for one token: per block every link of
+  // decode_traffic (nodes/traffic.h), plus the client's h^F row in and the
+  // final row out.
   const auto t_open = clock_type::now();
   auto session = nodes.connect(lm.model, plan);
   const double open_s = seconds_since(t_open);
@@ -341,15 +342,12 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   for (int i = 0; i < reps; ++i) session->step(&tok, 1, false, logits);
   const int64_t after = loopback_tx_bytes();
   const int blocks = c.n_layers - plan.front_layers();
-  const double beta = plan.beta(), head = plan.head() > 0 ? 1 : 0;
-  const double formula = 4.0 * (blocks * ((beta + head) * (c.dim + c.n_heads) + beta * (c.dim + 2.0 * c.kv_dim()) +
-                                          head * c.dim) +
-                                2.0 * c.dim);
+  const double formula = 4.0 * (blocks * decode_traffic(plan, c).total() + 2.0 * c.dim);
   const double wire = (after - before) / (double)reps;
 
-  printf("model: %.1fM params; plan alpha=%d beta=%d (%d node processes) c=%d delta=%d F=%d\n",
+  printf("model: %.1fM params; plan alpha=%d beta=%d (%d node processes) c=%d delta=%d F=%d, %s protocol\n",
          lm.model.n_params() / 1e6, plan.alpha(), plan.beta(), plan.alpha() + plan.n_attn(), spec.c, spec.delta,
-         spec.front_layers);
+         spec.front_layers, protocol_name(plan.protocol()));
   printf("prefill %d: plaintext %.3f s, remote cascade %.3f s, ratio %.2fx\n", n_prompt, tp.prefill_s,
          tr.prefill_s, tr.prefill_s / tp.prefill_s);
   printf("decode %d: plaintext %.3f s, remote cascade %.3f s, ratio %.2fx\n", n_decode, tp.decode_s, tr.decode_s,
@@ -372,6 +370,7 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
                         {"alpha", plan.alpha()},
                         {"beta", plan.beta()},
                         {"node_processes", plan.alpha() + plan.n_attn()},
+                        {"protocol", protocol_name(plan.protocol())},
                         {"prefill_tokens", n_prompt},
                         {"plain_prefill_s", tp.prefill_s},
                         {"remote_prefill_s", tr.prefill_s},

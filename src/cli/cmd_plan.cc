@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "plan/advise.h"
 #include "util/atomic_file.h"
 
 namespace cascade::cli {
@@ -16,6 +17,8 @@ void add_plan(CLI::App& app) {
     PlanSpec plan;
     std::string json_out;
     int coalition = 2;
+    double target = 0;
+    int max_nodes = 80, prompt = 256;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("plan", "show which positions every node sees, and check c-delta");
@@ -25,8 +28,26 @@ void add_plan(CLI::App& app) {
   cmd->add_option("--json", args->json_out, "also write the plan as JSON to this file");
   cmd->add_option("--coalition", args->coalition, "report the worst coalitions up to this size")
       ->capture_default_str();
+  cmd->add_option("--target", args->target,
+                  "advise: suggest plans where no node sees more than this share of the positions (e.g. 0.25)");
+  cmd->add_option("--max-nodes", args->max_nodes, "advise: at most this many nodes")->capture_default_str();
+  cmd->add_option("--prompt-tokens", args->prompt, "advise: request length for the client's compute share")
+      ->capture_default_str();
   cmd->callback([args] {
     LoadedModel lm = load_with_progress(args->model, false);
+    if (args->target > 0) {
+      printf("plans with every node at or under %.3f of the positions (F=%d, c=2*delta, client head=delta):\n",
+             args->target, args->plan.front_layers);
+      printf("alpha  beta  c  delta  F  head  nodes  worst node  worst pair  client compute\n");
+      for (const PlanAdvice& a : advise_plans(lm.model.cfg, args->target, args->max_nodes, args->plan.front_layers,
+                                              args->prompt))
+        printf("%5d  %4d  %d  %5d  %d  %4d  %5d  %10.3f  %10.3f  %13.1f%%\n", a.spec.alpha, a.spec.beta, a.spec.c,
+               a.spec.delta, a.spec.front_layers, a.spec.delta + 1, a.nodes, a.single_exposure, a.pair_exposure,
+               100 * a.client_share);
+      printf("exposure = share of private positions whose rows a node receives; under the private protocol a node\n"
+             "recovers about that share (docs/PRIVACY.md). Run 'cascade audit' on a chosen plan to measure it.\n");
+      return;
+    }
     Plan plan = Plan::make(args->plan, lm.model.cfg);
     printf("%s", plan.table().c_str());
     for (int k = 2; k <= args->coalition; ++k) {

@@ -123,8 +123,7 @@ void Client::handle(const Message& m, Outbox& out) {
   if (m.type == MsgType::kAttnRows) {
     // Attention of node queries over the head keys the client kept.
     check(m.layer >= plan_.front_layers() && m.layer < c.n_layers, "client: rows for a bad block");
-    check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.kv_pos.empty() &&
-              m.lse.size() == (mask_ ? m.pos.size() * (size_t)c.n_heads : 0),
+    check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.kv_pos.empty() && m.lse.empty(),
           "client: attention request has the wrong size");
     const int nq = (int)m.pos.size();
     Message r;
@@ -145,13 +144,15 @@ void Client::handle(const Message& m, Outbox& out) {
     // to the merger of each row's query shard.
     std::map<int, Message> by_shard;
     const int H = c.n_heads, qd = c.q_dim(), w = H * mask_->width();
+    std::vector<float> alpha(H);
     for (int i = 0; i < nq; ++i) {
+      mask_->alpha(m.layer, m.pos[i], alpha.data());
       const int a = plan_.shard_of(m.pos[i]);
       Message& p = by_shard[a];
       p.pos.push_back(m.pos[i]);
       p.rows.resize(p.pos.size() * w);
       mask_->mask_out(m.layer, a, r.rows.data() + (size_t)i * qd, 1, p.rows.data() + (p.pos.size() - 1) * w);
-      for (int h = 0; h < H; ++h) p.lse.push_back(r.lse[(size_t)i * H + h] + m.lse[(size_t)i * H + h]);
+      for (int h = 0; h < H; ++h) p.lse.push_back(r.lse[(size_t)i * H + h] + alpha[h]);
     }
     for (auto& [a, p] : by_shard) {
       p.type = MsgType::kPartial;

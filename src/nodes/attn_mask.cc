@@ -24,6 +24,25 @@ AttnMask::AttnMask(const ModelConfig& cfg, std::string secret)
                                   std::to_string(secret_.size()) + " (the client makes it when the session opens)");
   std::random_device rd;
   noise_state_ = ((uint64_t)rd() << 32) ^ rd();
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  const std::string in = secret_ + "score shifts";
+  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), digest);
+  std::memcpy(&alpha_key_, digest, sizeof alpha_key_);
+}
+
+void AttnMask::alpha(int layer, int pos, float* out) const {
+  // splitmix64 over (key, block, position, head): one 64-bit mix per value.
+  for (int h = 0; h < cfg_.n_heads; ++h) {
+    uint64_t z = alpha_key_ ^ ((uint64_t)(uint32_t)layer << 48) ^ ((uint64_t)(uint32_t)pos << 16) ^ (uint64_t)h;
+    for (int round = 0; round < 2; ++round) {
+      z += 0x9e3779b97f4a7c15ull;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      z ^= z >> 31;
+    }
+    const double u = (z >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
+    out[h] = (float)((2.0 * u - 1.0) * kScoreShift);
+  }
 }
 
 AttnMask::Mix AttnMask::draw(int kind, int layer, int g, int a, int b) const {

@@ -6,7 +6,7 @@
 // for every block, kv head and query shard a, an invertible P. Rows are
 // augmented by one coordinate, then masked:
 //
-//   q' = [q·√hd'/√hd, α·√hd'] · M        (per query head; α random per row and head)
+//   q' = [q·√hd'/√hd, α·√hd'] · M        (per query head; α secret per row, block and head)
 //   k' = [k, 1] · M⁻ᵀ                    so  q'·k'/√hd' = q·k/√hd + α
 //   v' = [v, r] · P                      (r random, dropped on unmasking)
 //
@@ -43,6 +43,13 @@ class AttnMask {
 
   int width() const { return hd_ + 1; }  // hd': a masked head's width
 
+  // The score shifts α[n_heads] of the row at `pos` in block `layer`: uniform
+  // in [-kScoreShift, kScoreShift], a pure function of the secret, so the
+  // CompNode that masks a row and the client that serves its head partial
+  // agree without sending α anywhere but to the client.
+  static constexpr float kScoreShift = 4.0f;
+  void alpha(int layer, int pos, float* out) const;
+
   // Rows for AttnNode (a, b) of block `layer`. q[n][H·hd] with alpha[n][H]
   // → out[n][H·hd']; k[n][KV·hd] → out[n][KV·hd']; v[n][KV·hd] → out[n][KV·hd'].
   void mask_q(int layer, int a, int b, const float* q, const float* alpha, int n, float* out) const;
@@ -71,6 +78,7 @@ class AttnMask {
   std::string secret_;
   int hd_;
   uint64_t noise_state_;  // r of masked v rows: not secret-derived, never unmasked
+  uint64_t alpha_key_;    // from the secret: keys the α stream
   mutable std::map<std::tuple<int, int, int, int>, Mix> qk_, v_;
 };
 

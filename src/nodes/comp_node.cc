@@ -13,8 +13,6 @@ CompNode::CompNode(const Model& model, const Plan& plan, int index, uint64_t ses
     : model_(model), plan_(plan), self_{Role::kComp, index}, session_(session) {
   if (plan.is_private()) {
     mask_ = std::make_unique<AttnMask>(model.cfg, std::move(secret));
-    std::random_device rd;
-    rng_.seed(((uint64_t)rd() << 32) ^ rd());
   }
 }
 
@@ -136,10 +134,9 @@ void CompNode::start_block(Outbox& out) {
   v_.resize((size_t)n * c.kv_dim());
   block_qkv(model_, layer_, h_.data(), mine_.data(), n, q_.data(), k_.data(), v_.data(), scratch_);
   if (mask_) {
-    // Fresh score shifts per row, head and block: what hides the self score.
-    std::uniform_real_distribution<float> shift(-kScoreShift, kScoreShift);
+    // Score shifts per row, head and block: what hides the self score.
     alpha_.resize((size_t)n * H);
-    for (float& x : alpha_) x = shift(rng_);
+    for (int i = 0; i < n; ++i) mask_->alpha(layer_, mine_[i], alpha_.data() + (size_t)i * H);
   }
 
   // One message per AttnNode (a, b): my q rows of shard a, my k,v rows of shard b.
@@ -207,7 +204,6 @@ void CompNode::start_block(Outbox& out) {
     m.layer = layer_;
     m.pos = mine_;
     m.rows = q_;
-    if (mask_) m.lse = alpha_;  // the client's partial must carry the same shift
     if (!mask_) partials_expected_ += 1;
     send(std::move(m), out);
   }

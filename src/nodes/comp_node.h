@@ -18,7 +18,6 @@
 
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -42,9 +41,6 @@ class CompNode {
 
   const RoleStats& stats() const { return stats_; }
   NodeId id() const { return self_; }
-
-  // Private protocol: the score shifts α are uniform in [-kScoreShift, kScoreShift].
-  static constexpr float kScoreShift = 4.0f;
 
  private:
   void start_block(Outbox& out);
@@ -80,7 +76,6 @@ class CompNode {
   std::vector<float> merged_;
   // Private protocol only.
   std::unique_ptr<AttnMask> mask_;
-  std::mt19937_64 rng_;
   std::vector<float> alpha_;  // [rows][n_heads] score shifts of this block
   std::vector<float> tmp_, tmp2_;
 };

@@ -45,8 +45,7 @@ struct Message {
   std::vector<float> rows;             // [pos.size()][width]
   std::vector<int32_t> kv_pos;         // positions of k and v
   std::vector<float> k, v;             // [kv_pos.size()][kv_dim]
-  std::vector<float> lse;              // [pos.size()][n_heads]; in a private kAttnRows to
-                                       // the client: each row's score shift α
+  std::vector<float> lse;              // [pos.size()][n_heads]
   std::string text;                    // kError
 
   // Bytes of the payload as it travels (positions + floats + fixed header).
