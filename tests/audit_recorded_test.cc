@@ -9,7 +9,6 @@
 #include "attacks/partial_attack.h"
 #include "attacks/prompt_sets.h"
 #include "attacks/recorded_views.h"
-#include "attacks/row_attack.h"
 #include "model/loader.h"
 #include "nodes/message_recorder.h"
 #include "plan/plan.h"
@@ -64,7 +63,7 @@ TEST(PartialAttack, DefaultPlanRecoversNinetyPercentPerCompNode) {
         if (m.to == NodeId{Role::kComp, r}) inbox.push_back(m);
       CompNodeView v = paper_comp_view(model(), plan, inbox, r);
       ASSERT_EQ(v.n_positions, (int)p.size());
-      PartialAttackResult res = partial_attack(model(), v.observations, {{0, p[0]}}, v.n_positions, {});
+      PartialAttackResult res = partial_attack(model(), {v.view.attn, {}}, {{0, p[0]}}, v.n_positions, {});
       for (size_t s = 1; s < p.size(); ++s) {
         ++priv;
         got += res.recovered[s] == p[s];

@@ -43,7 +43,7 @@ struct Group {
 
 }  // namespace
 
-PartialAttackResult partial_attack(const Model& m, const std::vector<AttnObservation>& obs,
+PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
                                    const std::vector<std::pair<int, int32_t>>& known, int n_positions,
                                    const PartialAttackOptions& opts,
                                    const std::function<void(int, int)>& progress) {
@@ -52,6 +52,8 @@ PartialAttackResult partial_attack(const Model& m, const std::vector<AttnObserva
   const int group = c.n_heads / c.n_kv_heads, w1 = hd + 1;
   check(n_positions > 0 && n_positions <= c.context_length, "partial_attack: n_positions out of range");
   const double scale = 1.0 / std::sqrt((double)hd);
+  const std::vector<AttnObservation>& obs = view.attn;
+  const std::vector<RowObservation>& rows = view.rows;
 
   // Residual state per observation and head: [out_h; 1] minus the terms of
   // the keys resolved so far (everything divided by e^{lse_h}).
@@ -82,6 +84,24 @@ PartialAttackResult partial_attack(const Model& m, const std::vector<AttnObserva
       cover[s].push_back((int)o);
     }
   }
+  std::vector<std::vector<int>> rows_at(n_positions);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RowObservation& r = rows[i];
+    check(r.pos >= 0 && r.pos < n_positions, "partial_attack: row position out of range");
+    size_t width = 0;
+    switch (r.kind) {
+      case 'h': width = c.dim; break;
+      case 'q': width = c.q_dim(); break;
+      case 'k': case 'v': width = kvd; break;
+      default: throw Error(std::string("partial_attack: unknown row kind '") + r.kind + "'");
+    }
+    check(r.layer >= 0 && (r.kind == 'h' ? r.layer <= c.n_layers : r.layer < c.n_layers),
+          "partial_attack: row block out of range");
+    check(r.x.size() == width, "partial_attack: row width does not fit the model");
+    n_blocks = std::max(n_blocks, r.kind == 'h' ? r.layer : r.layer + 1);
+    rows_at[r.pos].push_back((int)i);
+  }
+  n_blocks = std::max(n_blocks, 1);
   auto unresolved_after = [&](int o, int s) {  // U_o: keys of o past s
     const auto& k = obs[o].key_pos;
     return (int)(k.end() - std::upper_bound(k.begin(), k.end(), s));
@@ -106,9 +126,9 @@ PartialAttackResult partial_attack(const Model& m, const std::vector<AttnObserva
   std::vector<int32_t> batch;
 
   for (int s = 0; s < n_positions; ++s) {
-    res.covered[s] = !cover[s].empty();
+    res.covered[s] = !cover[s].empty() || !rows_at[s].empty();
     int32_t tok = known_tok[s];
-    if (tok < 0 && cover[s].empty()) tok = s > 0 ? argmax(logits.data(), V) : 0;
+    if (tok < 0 && !res.covered[s]) tok = s > 0 ? argmax(logits.data(), V) : 0;
     if (tok < 0) {
       // Groups of observations covering s, per (block, kv head).
       std::vector<Group> groups;
@@ -146,21 +166,28 @@ PartialAttackResult partial_attack(const Model& m, const std::vector<AttnObserva
           groups.push_back(std::move(gr));
         }
       }
-      res.testable[s] = !groups.empty();
-      double energy = 0;
+      // Groups with fewer unresolved keys first: cheaper and sharper, so a
+      // wrong candidate is dropped early.
+      std::stable_sort(groups.begin(), groups.end(),
+                       [](const Group& a, const Group& b) { return a.unresolved < b.unresolved; });
+      res.testable[s] = !groups.empty() || !rows_at[s].empty();
+      double energy = 0, row_norm = 0;
       for (const Group& g : groups) energy += g.energy;
+      for (int i : rows_at[s])
+        for (float x : rows[i].x) row_norm += (double)x * x;
+      row_norm = std::max(row_norm, 1e-30);
 
       const std::vector<int32_t> order =
           (opts.model_order && s > 0) ? order_by_logits(logits.data(), V) : order_by_id(V);
       const int64_t limit = opts.budget > 0 ? std::min<int64_t>(opts.budget, V) : V;
       double best = std::numeric_limits<double>::infinity();
       int best_rank = 0;
-      if (groups.empty()) {  // nothing tells candidates apart: the first one
+      if (!res.testable[s]) {  // nothing tells candidates apart: the first one
         tok = order[0];
         best = 0;
         best_rank = 1;
       }
-      for (int64_t i0 = 0; !groups.empty() && i0 < limit; i0 += opts.batch) {
+      for (int64_t i0 = 0; res.testable[s] && i0 < limit; i0 += opts.batch) {
         const int n = (int)std::min<int64_t>(opts.batch, limit - i0);
         batch.assign(order.begin() + i0, order.begin() + i0 + n);
         cq.evaluate(eng, batch.data(), n, n_blocks);
@@ -185,9 +212,25 @@ PartialAttackResult partial_attack(const Model& m, const std::vector<AttnObserva
                   for (int y = x; y < w1; ++y) gram[(size_t)y * w1 + x] += r[x] * r[y];
               }
             }
-            tail += smallest_eigen_sum(gram, w1, w1 - g.unresolved, eig, work);
+            if (g.unresolved == 0) {  // nothing may remain: the whole residual is unexplained
+              for (int x = 0; x < w1; ++x) tail += gram[(size_t)x * w1 + x];
+            } else {
+              tail += smallest_eigen_sum(gram, w1, w1 - g.unresolved, eig, work);
+            }
+            if (std::sqrt(tail / energy) >= best) break;  // the score only grows: it cannot win
           }
-          const double score = std::sqrt(tail / energy);
+          double d = 0;
+          for (int i : rows_at[s]) {
+            const RowObservation& r = rows[i];
+            const size_t w = r.x.size();
+            const float* xc = (r.kind == 'h'   ? cq.h(r.layer)
+                               : r.kind == 'q' ? cq.q(r.layer)
+                               : r.kind == 'k' ? cq.k(r.layer)
+                                               : cq.v(r.layer)) +
+                              (size_t)ci * w;
+            for (size_t j = 0; j < w; ++j) d += ((double)xc[j] - r.x[j]) * ((double)xc[j] - r.x[j]);
+          }
+          const double score = std::sqrt((groups.empty() ? 0 : tail / energy) + (rows_at[s].empty() ? 0 : d / row_norm));
           if (score < best) {
             best = score;
             tok = batch[ci];

@@ -27,6 +27,14 @@
 // observation covers (past the node's last row) is filled with the prior's
 // top token, and flagged as not covered. The converters from what a
 // protocol delivers to AttnObservations live in recorded_views.h.
+//
+// Rows (RowObservation: q, k, v or residual rows of a position, at any
+// block) join the same search: a candidate's score adds
+// Σ‖x_c − x‖² / Σ‖x‖² over the position's rows, so one call attacks a
+// CompNode's partials and its own rows together, an AttnNode's q/k/v rows
+// alone (greedy gap filling with the prior between seen positions), or any
+// coalition's concatenated views. With rows only and a wrong gap filling,
+// a seen position is won by its nearest candidate.
 #pragma once
 
 #include <cstdint>
@@ -34,18 +42,10 @@
 #include <utility>
 #include <vector>
 
+#include "attacks/observations.h"
 #include "model/model.h"
 
 namespace cascade::attacks {
-
-struct AttnObservation {     // one attention result a CompNode learns for one of its own rows
-  int layer = 0;             // block
-  int query_pos = 0;         // the own row t
-  std::vector<int> key_pos;  // exactly which key positions this result covers
-  std::vector<float> q;      // [n_heads][head_dim] the node's own q_t (after RoPE)
-  std::vector<float> out;    // [n_heads][head_dim] softmax-weighted sum of v over key_pos
-  std::vector<float> lse;    // [n_heads] log-sum-exp of q·k/√hd over key_pos
-};
 
 struct PartialAttackOptions {
   bool model_order = true;  // false: candidates in token-id order (no prior)
@@ -56,8 +56,8 @@ struct PartialAttackOptions {
 
 struct PartialAttackResult {
   std::vector<int32_t> recovered;  // [n_positions] the attacker's token for every position
-  std::vector<uint8_t> covered;    // [n] some observation's keys include the position
-  std::vector<uint8_t> testable;   // [n] some group had more residual rows than unresolved keys
+  std::vector<uint8_t> covered;    // [n] some observation's keys include the position, or it has rows
+  std::vector<uint8_t> testable;   // [n] it has rows, or some group had more residual rows than unresolved keys
   std::vector<uint8_t> accepted;   // [n] the chosen candidate scored under `accept`
   std::vector<float> score;        // [n] score of the chosen candidate (0 where not searched)
   std::vector<int> rank;           // [n] candidates tried up to the chosen one (0: not searched)
@@ -67,8 +67,9 @@ struct PartialAttackResult {
 
 // progress(done, total) after each position. known: (position, token) pairs
 // the attacker knows (BOS, a public prefix). Throws Error on an observation
-// whose sizes do not fit the model or whose keys lie outside [0, n_positions).
-PartialAttackResult partial_attack(const Model& m, const std::vector<AttnObservation>& obs,
+// or row whose sizes do not fit the model or whose positions lie outside
+// [0, n_positions).
+PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
                                    const std::vector<std::pair<int, int32_t>>& known, int n_positions,
                                    const PartialAttackOptions& opts,
                                    const std::function<void(int, int)>& progress = {});

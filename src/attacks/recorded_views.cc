@@ -64,7 +64,7 @@ CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector
       r.layer = F;
       r.kind = 'h';
       r.x.assign(hm->rows.begin() + (size_t)i * c.dim, hm->rows.begin() + (size_t)(i + 1) * c.dim);
-      view.rows.push_back(std::move(r));
+      view.view.rows.push_back(std::move(r));
     }
     std::vector<float> h = hm->rows;
     auto attend = [&](int l, const float* q, const float*, const float*, float* o) {
@@ -96,7 +96,7 @@ CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector
           ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
           ob.out.assign(pm.rows.begin() + i * qd, pm.rows.begin() + (i + 1) * qd);
           ob.lse.assign(pm.lse.begin() + i * H, pm.lse.begin() + (i + 1) * H);
-          view.observations.push_back(std::move(ob));
+          view.view.attn.push_back(std::move(ob));
         }
       }
       std::vector<const float*> po(slots), pl(slots);
@@ -108,9 +108,9 @@ CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector
     };
     auto rows = [&](int l, const float* q, const float* k, const float* v) {
       for (int i = 0; i < n; ++i) {
-        view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + (size_t)i * qd, q + (size_t)(i + 1) * qd)});
-        view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + (size_t)i * kvd, k + (size_t)(i + 1) * kvd)});
-        view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + (size_t)i * kvd, v + (size_t)(i + 1) * kvd)});
+        view.view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + (size_t)i * qd, q + (size_t)(i + 1) * qd)});
+        view.view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + (size_t)i * kvd, k + (size_t)(i + 1) * kvd)});
+        view.view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + (size_t)i * kvd, v + (size_t)(i + 1) * kvd)});
       }
     };
     replay_comp_rows(m, F, pos, h, attend, rows);

@@ -1,9 +1,8 @@
 // What a role learns, converted from the messages it received in a session
 // (MessageRecorder::received_by) into the attacks' inputs.
 //
-// The attacks (partial_attack.h, row_attack.h) never look at message
-// layouts: a protocol needs only a converter to AttnObservations and
-// RowObservations. The ones here are for the paper protocol (the published
+// The attack (partial_attack.h) never looks at message layouts: a protocol
+// needs only a converter to AttnObservations and RowObservations. The ones here are for the paper protocol (the published
 // design, today's code):
 //   * a CompNode gets, per own row t and block ℓ ≥ F, one kPartial from each
 //     AttnNode (a, b) with a = shard(t): its keys are {s in shard b, s ≤ t};
@@ -19,17 +18,16 @@
 #include <functional>
 #include <vector>
 
-#include "attacks/partial_attack.h"
-#include "attacks/row_attack.h"
+#include "attacks/observations.h"
 #include "nodes/message.h"
 
 namespace cascade::attacks {
 
 struct CompNodeView {
-  std::vector<int> own_positions;             // ascending
-  std::vector<AttnObservation> observations;  // every attention result it learned
-  std::vector<RowObservation> rows;           // own rows: h^F as received; q, k, v of every block
-  int n_positions = 0;                        // positions of the session (the last step's end)
+  std::vector<int> own_positions;  // ascending
+  ReceivedView view;               // every attention result it learned; its own rows:
+                                   // h^F as received, q, k, v of every block
+  int n_positions = 0;             // positions of the session (the last step's end)
 };
 
 // The row-wise replay a CompNode does for the rows of one step: block_qkv
