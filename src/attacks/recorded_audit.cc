@@ -104,17 +104,27 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
     PriorBaseline b = prior_baseline(m, s.tokens, known);
     tally(tally_named(rep.baselines, "prior_greedy"), b.greedy, nullptr, s, pp, head);
     tally(tally_named(rep.baselines, "prior_teacher_forced"), b.teacher_forced, nullptr, s, pp, head);
+    // Nodes are independent: one thread each (each touches only its own
+    // tallies), as many as there are cores.
+    std::vector<std::string> errors(nodes.size());
+#pragma omp parallel for schedule(dynamic, 1)
     for (size_t i = 0; i < nodes.size(); ++i) {
-      RecordedParty& pa = rep.parties[i];
-      ReceivedView v = view_of(m, plan, s, nodes[i], conv);
-      if (nodes[i].role == Role::kComp) {
-        hits[i][si] = run(v, s, true, tally_named(pa.attacks, "partial"));
-        if (opts.no_prior) run(v, s, false, tally_named(pa.attacks, "partial_no_prior"));
-        run(ReceivedView{{}, v.rows}, s, true, tally_named(pa.attacks, "rows_only"));
-      } else {
-        hits[i][si] = run(v, s, true, tally_named(pa.attacks, "rows"));
+      try {
+        RecordedParty& pa = rep.parties[i];
+        ReceivedView v = view_of(m, plan, s, nodes[i], conv);
+        if (nodes[i].role == Role::kComp) {
+          hits[i][si] = run(v, s, true, tally_named(pa.attacks, "partial"));
+          if (opts.no_prior) run(v, s, false, tally_named(pa.attacks, "partial_no_prior"));
+          run(ReceivedView{{}, v.rows}, s, true, tally_named(pa.attacks, "rows_only"));
+        } else {
+          hits[i][si] = run(v, s, true, tally_named(pa.attacks, "rows"));
+        }
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
       }
     }
+    for (const std::string& e : errors)
+      if (!e.empty()) throw Error(e);
     if (progress) progress("nodes", (int)si + 1, (int)sessions.size());
   }
   rep.private_positions = rep.baselines.empty() ? 0 : rep.baselines[0].private_positions;
@@ -165,7 +175,7 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
     std::stable_sort(triples.begin(), triples.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     for (int k = 0; k < opts.result_triples && k < (int)triples.size(); ++k) add(triples[k].second, "results");
   }
-  int done = 0;
+  const size_t first = rep.parties.size();
   for (const auto& [mem, why] : chosen) {
     RecordedParty pa;
     pa.chosen_by = why;
@@ -173,13 +183,26 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
       pa.members.push_back(nodes[i]);
       pa.name += (pa.name.empty() ? "" : "+") + nodes[i].name(plan.beta());
     }
-    for (size_t si = 0; si < sessions.size(); ++si) {
-      ReceivedView v;
-      for (const NodeId& n : pa.members) append(v, view_of(m, plan, sessions[si], n, conv));
-      run(v, sessions[si], true, tally_named(pa.attacks, "joint"));
-    }
+    pa.attacks.push_back({});
+    pa.attacks.back().attack = "joint";
     rep.parties.push_back(std::move(pa));
-    if (progress) progress("coalitions", ++done, (int)chosen.size());
+  }
+  for (size_t si = 0; si < sessions.size(); ++si) {
+    std::vector<std::string> errors(chosen.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t ci = 0; ci < chosen.size(); ++ci) {
+      try {
+        RecordedParty& pa = rep.parties[first + ci];
+        ReceivedView v;
+        for (const NodeId& n : pa.members) append(v, view_of(m, plan, sessions[si], n, conv));
+        run(v, sessions[si], true, pa.attacks[0]);
+      } catch (const std::exception& e) {
+        errors[ci] = e.what();
+      }
+    }
+    for (const std::string& e : errors)
+      if (!e.empty()) throw Error(e);
+    if (progress) progress("coalitions", (int)si + 1, (int)sessions.size());
   }
   return rep;
 }

@@ -87,7 +87,9 @@ struct RecordedAuditReport {
   std::vector<RecordedParty> parties;     // nodes (CompNodes, then AttnNodes), then coalitions
 };
 
-// progress(stage, done, total): stage "nodes" (per session) or "coalitions".
+// progress(stage, done, total), per session: stage "nodes", then "coalitions".
+// Parties run side by side on OpenMP threads (OMP_NUM_THREADS); results do
+// not depend on the thread count.
 RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::vector<AuditSession>& sessions,
                                    const RecordedAuditOptions& opts,
                                    const std::function<void(const std::string&, int, int)>& progress = {});
