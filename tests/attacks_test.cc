@@ -224,7 +224,7 @@ TEST(Coalition, UnionsAndSubsets) {
   EXPECT_EQ(coalition_views(views, 3)[0], (std::vector<int>{1, 2, 3, 4, 7}));
 }
 
-TEST(Audit, FullViewLeaksAllAndStridedViewLeaksLess) {
+TEST(Audit, FullViewLeaksAllAndStridedViewLeaksItsRows) {
   // Not the "Once upon a time ... Lily" prompt: the model predicts that one
   // so well that the gap search recovers it through gaps of 5 (see PRIVACY.md).
   const auto p = handwritten_prompts(*fx().tok)[1];
@@ -249,8 +249,12 @@ TEST(Audit, FullViewLeaksAllAndStridedViewLeaksLess) {
   EXPECT_EQ(full.attack, "vocab_match");
   EXPECT_EQ(full.private_positions, (int64_t)p.size() - 1);
   EXPECT_DOUBLE_EQ(full.fraction_of_prompt(), 1.0);
+  // Lower bounds only: an audit test must never cap what leaks. A view of
+  // every 6th row at layer 1 gives at least those rows' tokens.
   const AttackScore& strided = rep.parties[1].attacks[0];
-  EXPECT_LT(strided.fraction_of_prompt(), 0.5);
+  EXPECT_EQ(strided.observed_private, (int64_t)sparse.size());
+  EXPECT_EQ(strided.observed_recovered, strided.observed_private);
+  EXPECT_GE(strided.private_recovered, (int64_t)sparse.size());
   EXPECT_EQ(rep.parties[0].example_truth, fx().tok->decode(std::vector<int>(p.begin(), p.end())));
   nlohmann::json j = to_json(rep);
   EXPECT_EQ(j["parties"][1]["name"], "every 6th");

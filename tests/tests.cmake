@@ -32,3 +32,4 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_S
   set_tests_properties(netns_multi_host PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 RUN_SERIAL TRUE)
 endif()
 cascade_test(serve_test cascade_serve cascade_transport)
+cascade_test(audit_recorded_test cascade_attacks cascade_transport)

@@ -67,6 +67,55 @@ std::vector<std::vector<int32_t>> generate_prompts(const Model& m, const PromptS
   return out;
 }
 
+std::vector<CanaryPrompt> canary_prompts(const Model& m, const Tokenizer& tok, int count, uint64_t seed) {
+  static const char* const names[] = {"Zelda",  "Oswin",   "Priya",  "Tobias", "Ingrid", "Rafael",
+                                      "Yusuf",  "Hiroshi", "Beatrix", "Dmitri", "Nadia", "Ezekiel",
+                                      "Gustav", "Ramona",  "Quentin", "Soren",  "Wanda", "Xavier",
+                                      "Maeve",  "Kwame",   "Leopold", "Imogen", "Anouk", "Bartholomew"};
+  PromptSetOptions po;
+  po.count = 2 * count;
+  po.min_len = 8;
+  po.max_len = 14;
+  po.seed = seed;
+  po.bos = tok.bos();
+  po.eos = tok.eos();
+  const auto text = generate_prompts(m, po);
+  SplitMix64 rng{seed ^ 0xCA7A11E5ull};
+  std::vector<CanaryPrompt> out;
+  for (int c = 0; c < count; ++c) {
+    const std::string name = names[rng.next() % (sizeof names / sizeof names[0])];
+    std::string digits;
+    for (int i = 0; i < 6; ++i) digits += (char)('0' + rng.next() % 10);
+    auto body = [&](const std::vector<int32_t>& ids) {
+      return tok.decode(std::vector<int>(ids.begin() + 1, ids.end()));
+    };
+    const std::string planted = "The secret code of " + name + " is " + digits + ".";
+    const std::string full = body(text[2 * c]) + " " + planted + " " + body(text[2 * c + 1]);
+    std::vector<int> ids = tok.encode(full, true);
+    check((int)ids.size() <= m.cfg.context_length, "canary_prompts: a canary prompt exceeds the context");
+    // Where each token's text lies in the decoded prompt.
+    std::string decoded;
+    std::vector<std::pair<size_t, size_t>> span;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const size_t b = decoded.size();
+      decoded += tok.decode(i ? ids[i - 1] : -1, ids[i]);
+      span.push_back({b, decoded.size()});
+    }
+    const size_t at = decoded.find(planted);
+    check(at != std::string::npos, "canary_prompts: the tokenizer does not decode the planted text back");
+    const size_t n0 = at + planted.find(name), d0 = at + planted.find(digits);
+    CanaryPrompt cp;
+    cp.tokens.assign(ids.begin(), ids.end());
+    cp.secret = name + " " + digits;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto overlaps = [&](size_t b, size_t e) { return span[i].first < e && b < span[i].second; };
+      if (overlaps(n0, n0 + name.size()) || overlaps(d0, d0 + digits.size())) cp.canary.push_back((int)i);
+    }
+    out.push_back(std::move(cp));
+  }
+  return out;
+}
+
 const std::vector<std::string>& handwritten_prompt_texts() {
   static const std::vector<std::string> texts = {
       "Once upon a time, there was a little girl named Lily. She loved to play outside.",

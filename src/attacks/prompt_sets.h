@@ -27,6 +27,21 @@ struct PromptSetOptions {
 // RNG and 53-bit uniforms, so the same on every platform).
 std::vector<std::vector<int32_t>> generate_prompts(const Model& m, const PromptSetOptions& opts);
 
+// Prompts with a planted secret: model text, then "The secret code of
+// <Name> is <six random digits>.", then more model text. The name comes
+// from a fixed list of names a children's-story model rarely writes, the
+// digits uniformly at random, so no prior predicts them: recovering them
+// measures leakage the prior cannot explain. `canary` lists the positions
+// of the tokens that spell the name and the digits.
+struct CanaryPrompt {
+  std::vector<int32_t> tokens;  // BOS first
+  std::vector<int> canary;      // ascending positions
+  std::string secret;           // "<Name> <digits>"
+};
+// Deterministic for a seed. Throws Error when the tokenizer does not give
+// the planted text back on decoding.
+std::vector<CanaryPrompt> canary_prompts(const Model& m, const Tokenizer& tok, int count, uint64_t seed);
+
 // A few TinyStories-style sentences.
 const std::vector<std::string>& handwritten_prompt_texts();
 

@@ -1,9 +1,15 @@
-// cascade audit: run the attack suite against every node of a plan.
+// cascade audit: attack every node of a plan.
 //
-// Each node (and the worst coalitions of 2 and 3) is audited on the rows of
-// the positions in its view, at layer ℓ (default F: the earliest rows nodes
-// get, the most revealing). AttnNodes receive q/k/v projections, not
-// residual rows; auditing them on residual rows overstates what they can do.
+// Default: run model-generated prompts (and canary prompts with planted
+// secrets) through the in-process cluster, record every message each role
+// receives, and attack those recordings (recorded_audit.h): CompNodes with
+// the partial-output attack, AttnNodes on their q/k/v rows at every block,
+// coalitions of up to 3 on their pooled views; next to the no-view baseline.
+//
+// --views: the older audit of a model of the views (audit.h): each node is
+// attacked on the residual rows of the positions in its view at layer ℓ
+// (default F). It does not see attention partials; AttnNodes get q/k/v,
+// not residual rows.
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -13,10 +19,12 @@
 #include <nlohmann/json.hpp>
 
 #include "attacks/audit.h"
+#include "attacks/recorded_audit.h"
 #include "attacks/prompt_sets.h"
 #include "cli/commands.h"
 #include "plan/coalition.h"
 #include "tokenizer/tokenizer.h"
+#include "transport/recorded_run.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -56,6 +64,75 @@ std::string svg_chart(const attacks::AuditReport& r, const std::string& title) {
   return s.str();
 }
 
+// The audit of recorded sessions (the default mode).
+struct RecordedArgs {
+  int canaries = 20;
+  int generate = 0;
+  bool skip_no_prior = false;
+  std::string table;
+};
+
+void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, const std::string& model_name,
+                        int n_prompts, uint64_t seed, int64_t budget, int coalition, const RecordedArgs& ra,
+                        const std::string& json_path) {
+  attacks::PromptSetOptions po;
+  po.count = n_prompts;
+  po.seed = seed;
+  po.bos = tok.bos();
+  po.eos = tok.eos();
+  fprintf(stderr, "generating %d prompts and %d canary prompts ...\n", n_prompts, ra.canaries);
+  std::vector<attacks::AuditSession> sessions;
+  std::vector<std::vector<int32_t>> prompts = attacks::generate_prompts(m, po);
+  std::vector<std::vector<int>> canary_pos(prompts.size());
+  if (ra.canaries > 0)
+    for (auto& cp : attacks::canary_prompts(m, tok, ra.canaries, seed + 5000)) {
+      prompts.push_back(cp.tokens);
+      canary_pos.push_back(cp.canary);
+    }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    check((int)prompts[i].size() + ra.generate <= m.cfg.context_length,
+          "--generate: prompt plus generated tokens exceed the model's context; lower --generate");
+    RecordedRun run = record_run(m, plan, prompts[i], ra.generate);
+    sessions.push_back({std::move(run.tokens), std::move(run.messages), canary_pos[i]});
+    fprintf(stderr, "\rrecording: %zu/%zu sessions", i + 1, prompts.size());
+  }
+  fprintf(stderr, "\n");
+  attacks::RecordedAuditOptions opts;
+  opts.budget = budget;
+  opts.no_prior = !ra.skip_no_prior;
+  opts.max_coalition = coalition;
+  std::string last;
+  attacks::RecordedAuditReport r =
+      attacks::audit_recorded(m, plan, sessions, opts, [&](const std::string& stage, int done, int total) {
+        fprintf(stderr, "\raudit: %-10s %3d%% (%d/%d)", stage.c_str(), total ? 100 * done / total : 100, done, total);
+        if (done == total) fprintf(stderr, "\n");
+      });
+  printf("audit of recorded sessions: %s, %d prompts + %d canary prompts, %d generated tokens each, plan alpha=%d "
+         "beta=%d c=%d delta=%d F=%d head=%d, budget %s\n\n",
+         model_name.c_str(), n_prompts, ra.canaries, ra.generate, plan.alpha(), plan.beta(), plan.spec().c,
+         plan.spec().delta, plan.front_layers(), plan.head(),
+         budget > 0 ? (std::to_string(budget) + " candidates/position").c_str() : "whole vocabulary");
+  const std::string table = attacks::to_table(r);
+  printf("%s", table.c_str());
+  if (!ra.table.empty()) {
+    write_file_atomic(ra.table, table);
+    fprintf(stderr, "wrote %s\n", ra.table.c_str());
+  }
+  if (!json_path.empty()) {
+    nlohmann::json j = attacks::to_json(r);
+    j["model"] = model_name;
+    j["protocol"] = "paper";
+    j["prompts"] = n_prompts;
+    j["canary_prompts"] = ra.canaries;
+    j["generated_tokens"] = ra.generate;
+    j["seed"] = seed;
+    j["budget"] = budget;
+    j["plan"] = plan.to_json(coalition);
+    write_file_atomic(json_path, j.dump(2) + "\n");
+    fprintf(stderr, "wrote %s\n", json_path.c_str());
+  }
+}
+
 }  // namespace
 
 void add_audit(CLI::App& app) {
@@ -65,28 +142,56 @@ void add_audit(CLI::App& app) {
     int prompts = 100;
     int layer = -1;
     int coalition = 3;
-    int64_t budget = 1024;
+    int64_t budget = -1;
     uint64_t seed = 1;
-    bool nodes_only_distinct = false;
+    bool views = false;
+    RecordedArgs recorded;
     std::string json, svg;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("audit", "measure what each node of a plan recovers with our attacks");
   add_model_options(cmd, a->model);
   add_plan_options(cmd, a->plan);
-  cmd->add_option("--prompts", a->prompts, "model-generated prompts to attack")->capture_default_str();
-  cmd->add_option("--layer", a->layer, "residual layer the nodes' rows are taken at (default: F)");
-  cmd->add_option("--coalition", a->coalition, "also audit the worst coalitions up to this size")
-      ->capture_default_str();
-  cmd->add_option("--budget", a->budget, "vocab-matching candidates per seen row")->capture_default_str();
+  cmd->add_option("--prompts", a->prompts, "model-generated prompts to attack")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--coalition", a->coalition, "also audit coalitions up to this size (1: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3));
+  cmd->add_option("--budget", a->budget,
+                  "candidates per position (default: the whole vocabulary; --views: 1024 per seen row)")
+      ->check(CLI::Range((int64_t)1, (int64_t)1 << 40));
   cmd->add_option("--seed", a->seed, "prompt seed")->capture_default_str();
   cmd->add_option("--json", a->json, "write the report as JSON");
-  cmd->add_option("--svg", a->svg, "write a bar chart of the results as SVG");
+  cmd->add_option("--canaries", a->recorded.canaries, "prompts with a planted secret (name and digits)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--generate", a->recorded.generate, "greedy tokens generated per prompt (their steps are recorded too)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  cmd->add_flag("--skip-no-prior", a->recorded.skip_no_prior,
+                "do not run the CompNode attack in token-id order (no model prior)");
+  cmd->add_option("--table", a->recorded.table, "write the results table as markdown");
+  cmd->add_flag("--views", a->views, "audit a model of the views (residual rows at one layer) instead of recordings");
+  cmd->add_option("--layer", a->layer, "--views: residual layer the nodes' rows are taken at (default: F)");
+  cmd->add_option("--svg", a->svg, "--views: write a bar chart of the results as SVG");
   cmd->callback([a] {
+    if (!a->views) {
+      check(a->layer < 0 && a->svg.empty(), "--layer and --svg apply to --views only; add --views or drop them");
+    } else {
+      check(a->recorded.table.empty() && a->recorded.generate == 0 && !a->recorded.skip_no_prior,
+            "--table, --generate and --skip-no-prior apply to recorded audits only; drop them or --views");
+    }
     LoadedModel lm = load_with_progress(a->model);
     Tokenizer tok(std::move(*lm.vocab));
     const Model& m = lm.model;
     Plan plan = Plan::make(a->plan, m.cfg);
+    if (!a->views) {
+      run_recorded_audit(m, tok, plan, a->model.model, a->prompts, a->seed, std::max<int64_t>(0, a->budget),
+                         a->coalition, a->recorded, a->json);
+      return;
+    }
+    if (a->budget < 0) a->budget = 1024;
     const int layer = a->layer >= 0 ? a->layer : a->plan.front_layers;
     check(layer >= 0 && layer <= m.cfg.n_layers, "--layer must be in 0.." + std::to_string(m.cfg.n_layers));
 

@@ -25,6 +25,8 @@ void LocalCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector
   client_.begin_step(tokens, n, all_rows, first);
   std::vector<Message> wave = std::move(first.msgs);
   while (!wave.empty()) {
+    if (recorder_)
+      for (const Message& m : wave) recorder_->record(m);
     // Group the wave by destination, keeping each role's messages in order.
     std::map<NodeId, std::vector<Message*>> by_role;
     for (Message& m : wave) by_role[m.to].push_back(&m);

@@ -7,6 +7,8 @@
 // they run concurrently on the cores, one thread each, as separate machines
 // would; otherwise (decode) one role at a time uses every core. Messages a
 // wave produces are queued in a fixed order, so runs are deterministic.
+// An optional MessageRecorder gets every message just before its receiver
+// handles it (the privacy audit attacks these recordings).
 #pragma once
 
 #include <memory>
@@ -16,6 +18,7 @@
 #include "client/client.h"
 #include "nodes/attn_node.h"
 #include "nodes/comp_node.h"
+#include "nodes/message_recorder.h"
 
 namespace cascade {
 
@@ -30,6 +33,8 @@ class LocalCluster : public Backend {
   const CompNode& comp(int r) const { return *comps_[r]; }
   const AttnNode& attn(int i) const { return *attns_[i]; }
   const Plan& plan() const { return plan_; }
+  // Records every message delivered from now on; null stops recording. Not owned.
+  void set_recorder(MessageRecorder* r) { recorder_ = r; }
 
  private:
   void deliver(Message& m, Outbox& out);  // moves the message into its role
@@ -38,6 +43,7 @@ class LocalCluster : public Backend {
   Client client_;
   std::vector<std::unique_ptr<CompNode>> comps_;
   std::vector<std::unique_ptr<AttnNode>> attns_;
+  MessageRecorder* recorder_ = nullptr;
 };
 
 }  // namespace cascade

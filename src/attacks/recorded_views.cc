@@ -1,0 +1,154 @@
+#include "attacks/recorded_views.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "engine/layer.h"
+#include "kernels/kernels.h"
+#include "util/error.h"
+
+namespace cascade::attacks {
+
+void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t>& pos, std::vector<float>& h,
+                      const std::function<void(int, const float*, const float*, const float*, float*)>& attend,
+                      const std::function<void(int, const float*, const float*, const float*)>& rows) {
+  const auto& c = m.cfg;
+  const int n = (int)pos.size();
+  check(h.size() == (size_t)n * c.dim, "replay_comp_rows: rows have the wrong size");
+  RowScratch s;
+  std::vector<float> q((size_t)n * c.q_dim()), k((size_t)n * c.kv_dim()), v((size_t)n * c.kv_dim()),
+      o((size_t)n * c.q_dim());
+  for (int l = first_layer; l < c.n_layers; ++l) {
+    block_qkv(m, l, h.data(), pos.data(), n, q.data(), k.data(), v.data(), s);
+    if (rows) rows(l, q.data(), k.data(), v.data());
+    attend(l, q.data(), k.data(), v.data(), o.data());
+    block_finish(m, l, h.data(), o.data(), n, s);
+  }
+}
+
+CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp) {
+  const auto& c = m.cfg;
+  const int qd = c.q_dim(), H = c.n_heads, kvd = c.kv_dim(), F = plan.front_layers();
+  const std::string who = "comp" + std::to_string(comp);
+  CompNodeView view;
+  // Messages of each step: the hidden rows, then the partials per block.
+  std::map<int32_t, const Message*> hidden;
+  std::map<std::pair<int32_t, int>, std::vector<const Message*>> partials;
+  for (const Message& msg : received) {
+    check(msg.to == NodeId{Role::kComp, comp}, who + ": a recorded message addressed to another node");
+    if (msg.type == MsgType::kHidden) {
+      check(msg.rows.size() == msg.pos.size() * (size_t)c.dim, who + ": hidden rows of the wrong size");
+      hidden[msg.step] = &msg;
+      view.n_positions = std::max(view.n_positions, (int)msg.pos_end);
+    } else if (msg.type == MsgType::kPartial) {
+      check(msg.rows.size() == msg.pos.size() * (size_t)qd && msg.lse.size() == msg.pos.size() * (size_t)H,
+            who + ": a partial of the wrong size");
+      partials[{msg.step, msg.layer}].push_back(&msg);
+    } else {
+      throw Error(who + ": cannot convert a received " + std::string(msg_type_name(msg.type)) + " message");
+    }
+  }
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (auto& [step, hm] : hidden) {
+    const std::vector<int32_t>& pos = hm->pos;
+    const int n = (int)pos.size();
+    if (n == 0) continue;
+    std::map<int32_t, int> row_of;
+    for (int i = 0; i < n; ++i) {
+      row_of[pos[i]] = i;
+      view.own_positions.push_back(pos[i]);
+      RowObservation r;
+      r.pos = pos[i];
+      r.layer = F;
+      r.kind = 'h';
+      r.x.assign(hm->rows.begin() + (size_t)i * c.dim, hm->rows.begin() + (size_t)(i + 1) * c.dim);
+      view.view.rows.push_back(std::move(r));
+    }
+    std::vector<float> h = hm->rows;
+    auto attend = [&](int l, const float* q, const float*, const float*, float* o) {
+      const auto it = partials.find({step, l});
+      check(it != partials.end(), who + ": no partials recorded for step " + std::to_string(step) + " block " +
+                                      std::to_string(l));
+      const int slots = (int)it->second.size();
+      std::vector<std::vector<float>> so(slots, std::vector<float>((size_t)n * qd, 0.0f));
+      std::vector<std::vector<float>> sl(slots, std::vector<float>((size_t)n * H, ninf));
+      for (int si = 0; si < slots; ++si) {
+        const Message& pm = *it->second[si];
+        for (size_t i = 0; i < pm.pos.size(); ++i) {
+          const int t = pm.pos[i];
+          check(row_of.count(t), who + ": a partial for a row it does not own");
+          const int r = row_of[t];
+          std::copy(pm.rows.begin() + i * qd, pm.rows.begin() + (i + 1) * qd, so[si].begin() + (size_t)r * qd);
+          std::copy(pm.lse.begin() + i * H, pm.lse.begin() + (i + 1) * H, sl[si].begin() + (size_t)r * H);
+          if (std::isinf(pm.lse[i * H]) && pm.lse[i * H] < 0) continue;  // no visible key
+          AttnObservation ob;
+          ob.layer = l;
+          ob.query_pos = t;
+          if (pm.from.role == Role::kClient) {
+            for (int s = 0; s < std::min(plan.head(), t + 1); ++s) ob.key_pos.push_back(s);
+          } else {
+            const int b = plan.attn_kv_shard(pm.from.index);
+            for (int s = plan.head(); s <= t; ++s)
+              if (plan.shard_of(s) == b) ob.key_pos.push_back(s);
+          }
+          ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
+          ob.out.assign(pm.rows.begin() + i * qd, pm.rows.begin() + (i + 1) * qd);
+          ob.lse.assign(pm.lse.begin() + i * H, pm.lse.begin() + (i + 1) * H);
+          view.view.attn.push_back(std::move(ob));
+        }
+      }
+      std::vector<const float*> po(slots), pl(slots);
+      for (int si = 0; si < slots; ++si) {
+        po[si] = so[si].data();
+        pl[si] = sl[si].data();
+      }
+      attention_merge(o, po.data(), pl.data(), slots, n, H, c.head_dim);
+    };
+    auto rows = [&](int l, const float* q, const float* k, const float* v) {
+      for (int i = 0; i < n; ++i) {
+        view.view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + (size_t)i * qd, q + (size_t)(i + 1) * qd)});
+        view.view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + (size_t)i * kvd, k + (size_t)(i + 1) * kvd)});
+        view.view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + (size_t)i * kvd, v + (size_t)(i + 1) * kvd)});
+      }
+    };
+    replay_comp_rows(m, F, pos, h, attend, rows);
+  }
+  std::sort(view.own_positions.begin(), view.own_positions.end());
+  return view;
+}
+
+std::vector<RowObservation> attn_rows(const Model& m, const Plan& plan, const std::vector<Message>& received) {
+  const auto& c = m.cfg;
+  const int qd = c.q_dim(), kvd = c.kv_dim(), F = plan.front_layers(), nb = c.n_layers - F;
+  std::vector<RowObservation> out;
+  for (const Message& msg : received) {
+    if (msg.type == MsgType::kAttnRows) {
+      check(msg.rows.size() == msg.pos.size() * (size_t)qd && msg.k.size() == msg.kv_pos.size() * (size_t)kvd &&
+                msg.v.size() == msg.k.size(),
+            "attn_rows: rows of the wrong size");
+      for (size_t i = 0; i < msg.pos.size(); ++i)
+        out.push_back({msg.pos[i], msg.layer, 'q',
+                       std::vector<float>(msg.rows.begin() + i * qd, msg.rows.begin() + (i + 1) * qd)});
+      for (size_t i = 0; i < msg.kv_pos.size(); ++i) {
+        out.push_back({msg.kv_pos[i], msg.layer, 'k',
+                       std::vector<float>(msg.k.begin() + i * kvd, msg.k.begin() + (i + 1) * kvd)});
+        out.push_back({msg.kv_pos[i], msg.layer, 'v',
+                       std::vector<float>(msg.v.begin() + i * kvd, msg.v.begin() + (i + 1) * kvd)});
+      }
+    } else if (msg.type == MsgType::kCacheRows) {
+      const size_t n = msg.kv_pos.size();
+      check(msg.k.size() == (size_t)nb * n * kvd && msg.v.size() == msg.k.size(), "attn_rows: cache rows of the wrong size");
+      for (int l = 0; l < nb; ++l)
+        for (size_t i = 0; i < n; ++i) {
+          const size_t off = ((size_t)l * n + i) * kvd;
+          out.push_back({msg.kv_pos[i], F + l, 'k', std::vector<float>(msg.k.begin() + off, msg.k.begin() + off + kvd)});
+          out.push_back({msg.kv_pos[i], F + l, 'v', std::vector<float>(msg.v.begin() + off, msg.v.begin() + off + kvd)});
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace cascade::attacks

@@ -1,0 +1,50 @@
+// What a role learns, converted from the messages it received in a session
+// (MessageRecorder::received_by) into the attacks' inputs.
+//
+// The attack (partial_attack.h) never looks at message layouts: a protocol
+// needs only a converter to AttnObservations and RowObservations. The ones here are for the paper protocol (the published
+// design, today's code):
+//   * a CompNode gets, per own row t and block ℓ ≥ F, one kPartial from each
+//     AttnNode (a, b) with a = shard(t): its keys are {s in shard b, s ≤ t};
+//     and one from the client: keys {s < head, s ≤ t}. A partial with no
+//     visible key (lse = −∞) says nothing and is dropped;
+//   * its own rows are replayed as the node computes them (h^F as received;
+//     q, k, v by block_qkv; the merge of what it received; block_finish), so
+//     the attacker's q_t is exactly the node's;
+//   * an AttnNode gets q rows of shard a and k, v rows of shard b at every
+//     block (kAttnRows), or k, v of all blocks at once (kCacheRows).
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "attacks/observations.h"
+#include "nodes/message.h"
+
+namespace cascade::attacks {
+
+struct CompNodeView {
+  std::vector<int> own_positions;  // ascending
+  ReceivedView view;               // every attention result it learned; its own rows:
+                                   // h^F as received, q, k, v of every block
+  int n_positions = 0;             // positions of the session (the last step's end)
+};
+
+// The row-wise replay a CompNode does for the rows of one step: block_qkv
+// on h (the h^F rows, replaced by the output of the last block), then
+// attend(layer, q, k, v, o) fills the merged attention output o [n][q_dim]
+// from what the node received, then block_finish. Calls rows(layer, q, k, v)
+// after each block_qkv, for blocks [F, L). A private-mode converter calls
+// it with its own attend().
+void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t>& pos, std::vector<float>& h,
+                      const std::function<void(int layer, const float* q, const float* k, const float* v, float* o)>& attend,
+                      const std::function<void(int layer, const float* q, const float* k, const float* v)>& rows);
+
+// Paper protocol. `received`: the node's inbox, in delivery order. Throws
+// Error on messages that do not fit the plan or the model.
+CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp);
+
+// Every q, k, v row an AttnNode received (any protocol that sends rows as kAttnRows / kCacheRows).
+std::vector<RowObservation> attn_rows(const Model& m, const Plan& plan, const std::vector<Message>& received);
+
+}  // namespace cascade::attacks
