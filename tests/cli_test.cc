@@ -72,7 +72,9 @@ TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
         "generate -m " + model + " -p hi --cascade 2,2,2,3",
         "generate -m " + model + " -p hi --cascade x,y",
         "generate -m " + model + " -p hi -t -1",
-        "plan -m " + model + " --alpha 1 --beta 8 --c 6 --delta 3"}) {
+        "plan -m " + model + " --alpha 1 --beta 8 --c 6 --delta 3",
+        "audit -m " + model + " --layer 2", "audit -m " + model + " --views --table t.md",
+        "audit -m " + model + " --prompts 1 --min-len 20 --max-len 8"}) {
     CmdResult r = run(args);
     EXPECT_NE(r.rc, 0) << args;
     EXPECT_LT(r.rc, 128) << "crashed: " << args;
@@ -93,6 +95,25 @@ TEST(Cli, PlanPrintsViewsAndWritesJson) {
   auto j = nlohmann::json::parse(f);
   EXPECT_EQ(j["nodes"], 72);
   EXPECT_EQ(j["views"].size(), 72u);
+}
+
+// The recorded audit end to end on a tiny run: table on stdout, JSON and
+// markdown files.
+TEST(Cli, AuditOfRecordingsWritesJsonAndTable) {
+  const std::string dir = testing::temp_dir();
+  CmdResult r = run("audit -m " + testing::shared_path("models/stories260K/stories260K.bin") +
+                    " --prompts 1 --canaries 1 --min-len 8 --max-len 10 --comp-only --skip-no-prior --coalition 2"
+                    " --json " + dir + "/a.json --table " + dir + "/a.md");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("| comp3 | node | partial |"), std::string::npos) << r.out;
+  std::ifstream f(dir + "/a.json");
+  auto j = nlohmann::json::parse(f);
+  EXPECT_EQ(j["protocol"], "paper");
+  EXPECT_GE(j["parties"].size(), 4u);
+  EXPECT_EQ(j["baselines"][0]["attack"], "prior_greedy");
+  EXPECT_GT(j["baselines"][0]["canary_positions"].get<int>(), 0);
+  std::ifstream t(dir + "/a.md");
+  EXPECT_TRUE(t.good());
 }
 
 }  // namespace

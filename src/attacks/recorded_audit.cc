@@ -78,7 +78,10 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
   const int pp = plan.spec().public_prefix, head = plan.head();
   RecordedAuditReport rep;
   rep.n_sessions = (int)sessions.size();
-  const std::vector<NodeId> nodes = plan.nodes();
+  std::vector<NodeId> nodes = plan.nodes();
+  if (opts.comp_only)
+    nodes.erase(std::remove_if(nodes.begin(), nodes.end(), [](const NodeId& n) { return n.role != Role::kComp; }),
+                nodes.end());
   for (const NodeId& n : nodes) rep.parties.push_back({n.name(plan.beta()), {n}, "node", {}});
   // hits[party][session][position] of each party's first attack.
   std::vector<std::vector<std::vector<uint8_t>>> hits(nodes.size(), std::vector<std::vector<uint8_t>>(sessions.size()));
@@ -141,7 +144,7 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
       if (c.first == members) return;
     chosen.push_back({members, why});
   };
-  for (int k = 2; k <= std::min(opts.max_coalition, 3); ++k) {
+  for (int k = 2; k <= std::min(opts.max_coalition, 3) && !opts.comp_only; ++k) {
     std::vector<int> mem;
     for (const NodeId& n : plan.worst_coalition(k).members) mem.push_back(index_of(n));
     add(mem, "structure");

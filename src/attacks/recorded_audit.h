@@ -54,6 +54,7 @@ struct RecordedAuditOptions {
   int max_coalition = 3;       // 1: no coalitions
   int result_pairs = 3;        // coalitions of 2 picked by results
   int result_triples = 2;      // coalitions of 3 picked by results
+  bool comp_only = false;      // audit CompNodes (and coalitions of them) only
   CompConverter comp_converter;  // empty: paper_comp_view
 };
 

@@ -69,6 +69,8 @@ struct RecordedArgs {
   int canaries = 20;
   int generate = 0;
   bool skip_no_prior = false;
+  bool comp_only = false;
+  int min_len = 16, max_len = 32;
   std::string table;
 };
 
@@ -80,6 +82,10 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
   po.seed = seed;
   po.bos = tok.bos();
   po.eos = tok.eos();
+  po.min_len = ra.min_len;
+  po.max_len = ra.max_len;
+  check(ra.min_len >= 2 && ra.max_len >= ra.min_len && ra.max_len <= m.cfg.context_length,
+        "--min-len/--max-len: need 2 <= min <= max <= the model's context (" + std::to_string(m.cfg.context_length) + ")");
   fprintf(stderr, "generating %d prompts and %d canary prompts ...\n", n_prompts, ra.canaries);
   std::vector<attacks::AuditSession> sessions;
   std::vector<std::vector<int32_t>> prompts = attacks::generate_prompts(m, po);
@@ -101,17 +107,18 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
   opts.budget = budget;
   opts.no_prior = !ra.skip_no_prior;
   opts.max_coalition = coalition;
-  std::string last;
+  opts.comp_only = ra.comp_only;
   attacks::RecordedAuditReport r =
       attacks::audit_recorded(m, plan, sessions, opts, [&](const std::string& stage, int done, int total) {
         fprintf(stderr, "\raudit: %-10s %3d%% (%d/%d)", stage.c_str(), total ? 100 * done / total : 100, done, total);
         if (done == total) fprintf(stderr, "\n");
       });
-  printf("audit of recorded sessions: %s, %d prompts + %d canary prompts, %d generated tokens each, plan alpha=%d "
-         "beta=%d c=%d delta=%d F=%d head=%d, budget %s\n\n",
-         model_name.c_str(), n_prompts, ra.canaries, ra.generate, plan.alpha(), plan.beta(), plan.spec().c,
+  printf("audit of recorded sessions: %s, %d prompts of %d-%d tokens + %d canary prompts, %d generated tokens each, "
+         "plan alpha=%d beta=%d c=%d delta=%d F=%d head=%d, budget %s%s\n\n",
+         model_name.c_str(), n_prompts, ra.min_len, ra.max_len, ra.canaries, ra.generate, plan.alpha(), plan.beta(), plan.spec().c,
          plan.spec().delta, plan.front_layers(), plan.head(),
-         budget > 0 ? (std::to_string(budget) + " candidates/position").c_str() : "whole vocabulary");
+         budget > 0 ? (std::to_string(budget) + " candidates/position").c_str() : "whole vocabulary",
+         ra.comp_only ? ", CompNodes only" : "");
   const std::string table = attacks::to_table(r);
   printf("%s", table.c_str());
   if (!ra.table.empty()) {
@@ -125,6 +132,9 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
     j["prompts"] = n_prompts;
     j["canary_prompts"] = ra.canaries;
     j["generated_tokens"] = ra.generate;
+    j["min_len"] = ra.min_len;
+    j["max_len"] = ra.max_len;
+    j["comp_only"] = ra.comp_only;
     j["seed"] = seed;
     j["budget"] = budget;
     j["plan"] = plan.to_json(coalition);
@@ -172,6 +182,9 @@ void add_audit(CLI::App& app) {
   cmd->add_flag("--skip-no-prior", a->recorded.skip_no_prior,
                 "do not run the CompNode attack in token-id order (no model prior)");
   cmd->add_option("--table", a->recorded.table, "write the results table as markdown");
+  cmd->add_flag("--comp-only", a->recorded.comp_only, "audit CompNodes only (and coalitions of them)");
+  cmd->add_option("--min-len", a->recorded.min_len, "shortest prompt, tokens with BOS")->capture_default_str();
+  cmd->add_option("--max-len", a->recorded.max_len, "longest prompt, tokens with BOS")->capture_default_str();
   cmd->add_flag("--views", a->views, "audit a model of the views (residual rows at one layer) instead of recordings");
   cmd->add_option("--layer", a->layer, "--views: residual layer the nodes' rows are taken at (default: F)");
   cmd->add_option("--svg", a->svg, "--views: write a bar chart of the results as SVG");
@@ -179,8 +192,10 @@ void add_audit(CLI::App& app) {
     if (!a->views) {
       check(a->layer < 0 && a->svg.empty(), "--layer and --svg apply to --views only; add --views or drop them");
     } else {
-      check(a->recorded.table.empty() && a->recorded.generate == 0 && !a->recorded.skip_no_prior,
-            "--table, --generate and --skip-no-prior apply to recorded audits only; drop them or --views");
+      check(a->recorded.table.empty() && a->recorded.generate == 0 && !a->recorded.skip_no_prior &&
+                !a->recorded.comp_only && a->recorded.min_len == 16 && a->recorded.max_len == 32,
+            "--table, --generate, --skip-no-prior, --comp-only, --min-len and --max-len apply to recorded audits "
+            "only; drop them or --views");
     }
     LoadedModel lm = load_with_progress(a->model);
     Tokenizer tok(std::move(*lm.vocab));
