@@ -38,7 +38,8 @@ std::vector<std::vector<int32_t>> prompts(int count, uint64_t seed) {
   return generate_prompts(model(), po);
 }
 
-Plan default_plan() { return Plan::make(PlanSpec{}, model().cfg); }
+// The paper protocol: the leak these tests prove the attack on.
+Plan default_plan() { return Plan::make(PlanSpec{.protocol = Protocol::kPaper}, model().cfg); }
 
 TEST(Recorder, EveryDeliveredMessageIsRecordedAndOutputsAreUnchanged) {
   const Plan plan = default_plan();

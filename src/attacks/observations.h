@@ -13,6 +13,10 @@ struct AttnObservation {     // one attention result a CompNode learns for one o
   std::vector<float> q;      // [n_heads][head_dim] the node's own q_t (after RoPE)
   std::vector<float> out;    // [n_heads][head_dim] softmax-weighted sum of v over key_pos
   std::vector<float> lse;    // [n_heads] log-sum-exp of q·k/√hd over key_pos
+  bool normalized = false;   // only the softmax average is known (the private protocol's merged
+                             // output): lse then holds a reference score per head (the row's
+                             // own q_t·k_t/√hd) that scales the weights, and the attack tests
+                             // Σ_s e^{q·k_s/√hd − lse}·(v_s − out) = 0
 };
 
 struct RowObservation {  // one row of one position a role received or computed

@@ -79,6 +79,12 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
       R[o][(size_t)h * w1 + hd] = 1;
       E0[o][h] = e;
     }
+    if (ob.normalized) {
+      // Σ_s w_s·(v_s − out) = 0 over the keys: the residual starts at 0 (its
+      // last coordinate stays 0), and each key's term is w·(v − out), with
+      // w = e^{score − lse} scaled by the observation's reference score.
+      std::fill(R[o].begin(), R[o].end(), 0.0);
+    }
     for (int s : ob.key_pos) {
       check(s >= 0 && s < n_positions, "partial_attack: key position " + std::to_string(s) + " out of range");
       cover[s].push_back((int)o);
@@ -204,10 +210,17 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
                 const float* qh = obs[o].q.data() + (size_t)h * hd;
                 double a = 0;
                 for (int j = 0; j < hd; ++j) a += (double)qh[j] * kc[j];
-                const double w = std::exp(a * scale - obs[o].lse[h]);
                 const double* Rh = R[o].data() + (size_t)h * w1;
-                for (int j = 0; j < hd; ++j) r[j] = Rh[j] - w * vc[j];
-                r[hd] = Rh[hd] - w;
+                if (obs[o].normalized) {
+                  const double w = std::exp(a * scale - obs[o].lse[h]);
+                  const float* oh = obs[o].out.data() + (size_t)h * hd;
+                  for (int j = 0; j < hd; ++j) r[j] = Rh[j] - w * (vc[j] - oh[j]);
+                  r[hd] = 0;
+                } else {
+                  const double w = std::exp(a * scale - obs[o].lse[h]);
+                  for (int j = 0; j < hd; ++j) r[j] = Rh[j] - w * vc[j];
+                  r[hd] = Rh[hd] - w;
+                }
                 for (int x = 0; x < w1; ++x)
                   for (int y = x; y < w1; ++y) gram[(size_t)y * w1 + x] += r[x] * r[y];
               }
@@ -261,8 +274,14 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
         const float* qh = obs[o].q.data() + (size_t)h * hd;
         double a = 0;
         for (int j = 0; j < hd; ++j) a += (double)qh[j] * ks[g * hd + j];
-        const double w = std::exp(a * scale - obs[o].lse[h]);
         double* Rh = R[o].data() + (size_t)h * w1;
+        if (obs[o].normalized) {
+          const double w = std::exp(a * scale - obs[o].lse[h]);
+          const float* oh = obs[o].out.data() + (size_t)h * hd;
+          for (int j = 0; j < hd; ++j) Rh[j] -= w * (vs[g * hd + j] - oh[j]);
+          continue;
+        }
+        const double w = std::exp(a * scale - obs[o].lse[h]);
         for (int j = 0; j < hd; ++j) Rh[j] -= w * vs[g * hd + j];
         Rh[hd] -= w;
       }

@@ -7,7 +7,9 @@
 #include <set>
 #include <sstream>
 
+#include "attacks/masked_attn_attack.h"
 #include "attacks/partial_attack.h"
+#include "attacks/private_views.h"
 #include "attacks/prior_baseline.h"
 #include "util/error.h"
 
@@ -17,13 +19,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-ReceivedView view_of(const Model& m, const Plan& plan, const AuditSession& s, const NodeId& n,
-                     const CompConverter& conv) {
+std::vector<Message> inbox_of(const AuditSession& s, const NodeId& n) {
   std::vector<Message> inbox;
   for (const Message& msg : s.messages)
     if (msg.to == n) inbox.push_back(msg);
+  return inbox;
+}
+
+// What node n learned, in the attacks' terms. Private protocol: a CompNode
+// unmasks what it gets; an AttnNode's rows are usable as rows only with the
+// secret (`with_secret`: it pools with a CompNode), and empty otherwise (its
+// attack is masked_attn_attack on the inbox).
+ReceivedView view_of(const Model& m, const Plan& plan, const AuditSession& s, const NodeId& n,
+                     const CompConverter& conv, bool with_secret) {
+  const std::vector<Message> inbox = inbox_of(s, n);
+  check(n.role != Role::kClient, "audit_recorded: the client is trusted and is not audited");
+  if (plan.is_private()) {
+    check(!s.secret.empty(), "audit_recorded: a private-protocol session needs its secret");
+    if (n.role == Role::kComp) return private_comp_view(m, plan, inbox, n.index, s.secret).view;
+    return with_secret ? unmasked_attn_view(m, plan, inbox, n.index, s.secret) : ReceivedView{};
+  }
   if (n.role == Role::kComp) return conv(m, plan, inbox, n.index).view;
-  check(n.role == Role::kAttn, "audit_recorded: the client is trusted and is not audited");
   return ReceivedView{{}, attn_rows(m, plan, inbox)};
 }
 
@@ -114,7 +130,20 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
     for (size_t i = 0; i < nodes.size(); ++i) {
       try {
         RecordedParty& pa = rep.parties[i];
-        ReceivedView v = view_of(m, plan, s, nodes[i], conv);
+        if (plan.is_private() && nodes[i].role == Role::kAttn) {
+          std::vector<int32_t> known(s.tokens.size(), -1);
+          for (int p = 0; p < pp && p < (int)s.tokens.size(); ++p) known[p] = s.tokens[p];
+          AttackTally& t = tally_named(pa.attacks, "masked_scores");
+          const auto t0 = Clock::now();
+          MaskedAttnResult r = masked_attn_attack(m, plan, nodes[i].index, inbox_of(s, nodes[i]), known);
+          t.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+          t.candidates_tried += r.candidates_tried;
+          std::vector<uint8_t> covered(s.tokens.size(), 0);
+          for (int p : r.seen) covered[p] = 1;
+          hits[i][si] = tally(t, r.guess, &covered, s, pp, head);
+          continue;
+        }
+        ReceivedView v = view_of(m, plan, s, nodes[i], conv, false);
         if (nodes[i].role == Role::kComp) {
           hits[i][si] = run(v, s, true, tally_named(pa.attacks, "partial"));
           if (opts.no_prior) run(v, s, false, tally_named(pa.attacks, "partial_no_prior"));
@@ -196,9 +225,21 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
     for (size_t ci = 0; ci < chosen.size(); ++ci) {
       try {
         RecordedParty& pa = rep.parties[first + ci];
-        ReceivedView v;
-        for (const NodeId& n : pa.members) append(v, view_of(m, plan, sessions[si], n, conv));
-        run(v, sessions[si], true, pa.attacks[0]);
+        const AuditSession& s = sessions[si];
+        bool has_comp = false;
+        for (const NodeId& n : pa.members) has_comp = has_comp || n.role == Role::kComp;
+        if (plan.is_private() && !has_comp) {
+          // Masked AttnNodes only: each member's own masks, so they pool hits, not rows.
+          std::vector<int32_t> rec(s.tokens.size(), -1);
+          for (size_t p = 0; p < s.tokens.size(); ++p)
+            for (int i : chosen[ci].first)
+              if (hits[i][si][p]) rec[p] = s.tokens[p];
+          tally(pa.attacks[0], rec, nullptr, s, pp, head);
+        } else {
+          ReceivedView v;
+          for (const NodeId& n : pa.members) append(v, view_of(m, plan, s, n, conv, has_comp));
+          run(v, s, true, pa.attacks[0]);
+        }
       } catch (const std::exception& e) {
         errors[ci] = e.what();
       }

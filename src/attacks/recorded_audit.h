@@ -8,8 +8,12 @@
 //                "rows_only"         its own rows alone (h^F received; q, k, v replayed at every
 //                                    block), gaps filled by the prior: what it would learn if it
 //                                    got only the merged attention output of its rows;
-//   AttnNode     "rows"              its q, k, v rows at every block (partial_attack with rows only);
-//   coalitions   "joint"             partial_attack on the members' views concatenated.
+//   AttnNode     "rows"              paper: its q, k, v rows at every block (partial_attack with rows only);
+//                "masked_scores"     private: masked_attn_attack on the scores its masked rows give;
+//   coalitions   "joint"             partial_attack on the members' views concatenated. Private
+//                                    protocol: a coalition with a CompNode holds the secret and
+//                                    unmasks its AttnNodes' rows and partials (private_views.h);
+//                                    one of AttnNodes only pools its members' masked_scores hits.
 // Coalitions: the plan's structurally worst of each size (Plan::worst_coalition),
 // and the ones whose members' single results cover the most private
 // positions together (best pairs; those pairs extended by the best third
@@ -41,6 +45,7 @@ struct AuditSession {
   std::vector<int32_t> tokens;    // the truth: prompt, then generated tokens
   std::vector<Message> messages;  // every message delivered in the session
   std::vector<int> canary;        // positions of planted secret tokens (may be empty)
+  std::string secret;             // private protocol: the session's mask secret (CompNodes hold it)
 };
 
 // Turns a CompNode's inbox into what it learned; paper_comp_view by default,

@@ -99,7 +99,7 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
     check((int)prompts[i].size() + ra.generate <= m.cfg.context_length,
           "--generate: prompt plus generated tokens exceed the model's context; lower --generate");
     RecordedRun run = record_run(m, plan, prompts[i], ra.generate);
-    sessions.push_back({std::move(run.tokens), std::move(run.messages), canary_pos[i]});
+    sessions.push_back({std::move(run.tokens), std::move(run.messages), canary_pos[i], std::move(run.secret)});
     fprintf(stderr, "\rrecording: %zu/%zu sessions", i + 1, prompts.size());
   }
   fprintf(stderr, "\n");
@@ -114,8 +114,9 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
         if (done == total) fprintf(stderr, "\n");
       });
   printf("audit of recorded sessions: %s, %d prompts of %d-%d tokens + %d canary prompts, %d generated tokens each, "
-         "plan alpha=%d beta=%d c=%d delta=%d F=%d head=%d, budget %s%s\n\n",
-         model_name.c_str(), n_prompts, ra.min_len, ra.max_len, ra.canaries, ra.generate, plan.alpha(), plan.beta(), plan.spec().c,
+         "%s protocol, plan alpha=%d beta=%d c=%d delta=%d F=%d head=%d, budget %s%s\n\n",
+         model_name.c_str(), n_prompts, ra.min_len, ra.max_len, ra.canaries, ra.generate,
+         protocol_name(plan.protocol()), plan.alpha(), plan.beta(), plan.spec().c,
          plan.spec().delta, plan.front_layers(), plan.head(),
          budget > 0 ? (std::to_string(budget) + " candidates/position").c_str() : "whole vocabulary",
          ra.comp_only ? ", CompNodes only" : "");
@@ -128,7 +129,7 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
   if (!json_path.empty()) {
     nlohmann::json j = attacks::to_json(r);
     j["model"] = model_name;
-    j["protocol"] = "paper";
+    j["protocol"] = protocol_name(plan.protocol());
     j["prompts"] = n_prompts;
     j["canary_prompts"] = ra.canaries;
     j["generated_tokens"] = ra.generate;

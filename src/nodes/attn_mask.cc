@@ -101,10 +101,10 @@ void AttnMask::apply(const Mix& m, bool inverse_diag, double* x) const {
   reflect(m.u[3], x);
 }
 
-void AttnMask::apply_inverse(const Mix& m, double* x) const {
+void AttnMask::apply_inverse(const Mix& m, double* x, bool transpose) const {
   reflect(m.u[3], x);
   reflect(m.u[2], x);
-  for (int i = 0; i < width(); ++i) x[i] /= m.d[i];
+  for (int i = 0; i < width(); ++i) x[i] = transpose ? x[i] * m.d[i] : x[i] / m.d[i];
   reflect(m.u[1], x);
   reflect(m.u[0], x);
 }
@@ -177,6 +177,45 @@ void AttnMask::unmask_out(int layer, int a, const float* masked, int n, float* o
       apply_inverse(v_mix(layer, h / group, a), x.data());
       float* dst = o + ((size_t)t * H + h) * hd_;
       for (int i = 0; i < hd_; ++i) dst[i] = (float)x[i];
+    }
+}
+
+void AttnMask::unmask_q(int layer, int a, int b, const float* masked, int n, float* q, float* alpha) const {
+  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
+  const double up = std::sqrt((double)w / hd_), shift = std::sqrt((double)w);
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int h = 0; h < H; ++h) {
+      const float* src = masked + ((size_t)t * H + h) * w;
+      for (int i = 0; i < w; ++i) x[i] = src[i];
+      apply_inverse(qk_mix(layer, h / group, a, b), x.data());
+      for (int i = 0; i < hd_; ++i) q[((size_t)t * H + h) * hd_ + i] = (float)(x[i] / up);
+      if (alpha) alpha[(size_t)t * H + h] = (float)(x[hd_] / shift);
+    }
+}
+
+void AttnMask::unmask_k(int layer, int a, int b, const float* masked, int n, float* k) const {
+  // k' = k_aug · M⁻ᵀ, so k_aug = k' · Mᵀ.
+  const int KV = cfg_.n_kv_heads, w = width();
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int g = 0; g < KV; ++g) {
+      const float* src = masked + ((size_t)t * KV + g) * w;
+      for (int i = 0; i < w; ++i) x[i] = src[i];
+      apply_inverse(qk_mix(layer, g, a, b), x.data(), true);
+      for (int i = 0; i < hd_; ++i) k[((size_t)t * KV + g) * hd_ + i] = (float)x[i];
+    }
+}
+
+void AttnMask::unmask_v(int layer, int a, const float* masked, int n, float* v) const {
+  const int KV = cfg_.n_kv_heads, w = width();
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t)
+    for (int g = 0; g < KV; ++g) {
+      const float* src = masked + ((size_t)t * KV + g) * w;
+      for (int i = 0; i < w; ++i) x[i] = src[i];
+      apply_inverse(v_mix(layer, g, a), x.data());
+      for (int i = 0; i < hd_; ++i) v[((size_t)t * KV + g) * hd_ + i] = (float)x[i];
     }
 }
 

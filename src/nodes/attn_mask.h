@@ -60,6 +60,11 @@ class AttnMask {
   void mask_out(int layer, int a, const float* o, int n, float* out) const;
   // A merged, masked output o'[n][H·hd'] → o[n][H·hd].
   void unmask_out(int layer, int a, const float* masked, int n, float* o) const;
+  // The inverses of mask_q / mask_k / mask_v, for the audit of a coalition
+  // that holds the secret (a CompNode with AttnNodes): clear q (and α), k, v.
+  void unmask_q(int layer, int a, int b, const float* masked, int n, float* q, float* alpha) const;
+  void unmask_k(int layer, int a, int b, const float* masked, int n, float* k) const;
+  void unmask_v(int layer, int a, const float* masked, int n, float* v) const;
 
  private:
   struct Mix {                 // H₁H₂·D·H₃H₄ over hd' coordinates
@@ -68,8 +73,8 @@ class AttnMask {
   };
   // Row vector x (hd' values) times the mix; `inverse_diag` uses D⁻¹.
   void apply(const Mix& m, bool inverse_diag, double* x) const;
-  // x · Mix⁻¹ = x · H₄H₃·D⁻¹·H₂H₁.
-  void apply_inverse(const Mix& m, double* x) const;
+  // x · Mix⁻¹ = x · H₄H₃·D⁻¹·H₂H₁, or with `transpose`, x · Mixᵀ = x · H₄H₃·D·H₂H₁.
+  void apply_inverse(const Mix& m, double* x, bool transpose = false) const;
   const Mix& qk_mix(int layer, int g, int a, int b) const;
   const Mix& v_mix(int layer, int g, int a) const;
   Mix draw(int kind, int layer, int g, int a, int b) const;

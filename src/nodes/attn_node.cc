@@ -141,16 +141,10 @@ void AttnNode::try_complete(int layer, Outbox& out) {
     const int nq = (int)q_pos_.size();
     out_.resize((size_t)nq * qd);
     lse_.resize((size_t)nq * H);
-    if (nq > 0) {
-      // Private: a diagonal node skips each query's own key (the CompNode
-      // adds it). Positions are integers, so "key <= t - 1" is "key < t".
-      std::vector<int32_t> causal_pos = q_pos_;
-      if (plan_.is_private() && plan_.attn_q_shard(self_.index) == plan_.attn_kv_shard(self_.index))
-        for (int32_t& p : causal_pos) --p;
-      attention_partial(out_.data(), lse_.data(), q_rows_.data(), causal_pos.data(), nq, cache.k.data(),
+    if (nq > 0)
+      attention_partial(out_.data(), lse_.data(), q_rows_.data(), q_pos_.data(), nq, cache.k.data(),
                         cache.v.data(), cache.pos.data(), (int)cache.pos.size(), cfg_.n_heads,
                         cfg_.n_kv_heads, hd_);
-    }
     if (plan_.is_private()) {
       if (nq > 0) {
         Message r;
@@ -275,25 +269,16 @@ void AttnNode::try_merge(int32_t step, int layer, Outbox& out) {
     po[s] = mg.out[s].data();
     pl[s] = mg.lse[s].data();
   }
-  std::vector<float> merged((size_t)n * qd), lse((size_t)n * H);
+  std::vector<float> merged((size_t)n * qd);
   attention_merge(merged.data(), po.data(), pl.data(), slots, n, H, hd_);
-  // The merged log-sum-exp: m + log Σ e^(lse_s − m), as attention_merge weighs.
-  for (int r = 0; r < n; ++r)
-    for (int h = 0; h < H; ++h) {
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int s = 0; s < slots; ++s) mx = std::max(mx, pl[s][(size_t)r * H + h]);
-      double sum = 0;
-      if (mx != -std::numeric_limits<float>::infinity())
-        for (int s = 0; s < slots; ++s) sum += std::exp((double)pl[s][(size_t)r * H + h] - mx);
-      lse[(size_t)r * H + h] = sum > 0 ? mx + (float)std::log(sum) : mx;
-    }
-  // One message per CompNode with its rows.
+  // One message per CompNode with its rows: the softmax average only. Its
+  // log-sum-exp stays here: a CompNode needs o_t, and the normaliser would
+  // be one more equation per head about the keys it does not see.
   std::map<int, Message> to;
   for (int r = 0; r < n; ++r) {
     Message& m = to[plan_.comp_of(mg.pos[r])];
     m.pos.push_back(mg.pos[r]);
     m.rows.insert(m.rows.end(), merged.begin() + r * qd, merged.begin() + (r + 1) * qd);
-    m.lse.insert(m.lse.end(), lse.begin() + (size_t)r * H, lse.begin() + (size_t)(r + 1) * H);
   }
   merges_.erase(it);
   for (auto& [comp, m] : to) {

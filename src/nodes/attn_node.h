@@ -10,11 +10,11 @@
 // step's end in one kCacheRows message.
 //
 // Private protocol: rows arrive masked and one coordinate wider per head
-// (nodes/attn_mask.h); a diagonal node (a, a) skips each query's own key;
-// and instead of replying to CompNodes, each node sends its partial to the
-// query shard's merger for the block (Plan::merger). The merger merges the β
-// partials (and the client's, over its head keys) of every row and sends each
-// CompNode one kMerged message with its rows.
+// (nodes/attn_mask.h), and instead of replying to CompNodes, each node sends
+// its partial to the query shard's merger for the block (Plan::merger). The
+// merger merges the β partials (and the client's, over its head keys) of
+// every row and sends each CompNode one kMerged message with the merged
+// output of its rows, without the log-sum-exp.
 #pragma once
 
 #include <deque>

@@ -182,8 +182,9 @@ void CompNode::start_block(Outbox& out) {
     }
   }
   // Paper: β key shards (+1 for the client's head keys), merged here.
-  // Private: slot 0 the merged output of every other key, slot 1 the row's own.
-  n_slots_ = mask_ ? 2 : beta + (plan_.head() > 0 ? 1 : 0);
+  // Private: the merged output arrives in merged_.
+  n_slots_ = mask_ ? 0 : beta + (plan_.head() > 0 ? 1 : 0);
+  merged_.resize((size_t)n * qd);
   // Outputs need no clearing: a slot row that no partial fills keeps
   // lse = -inf, and the merge skips it.
   slot_out_.resize(n_slots_);
@@ -213,51 +214,29 @@ void CompNode::take_merged(const Message& m) {
   const auto& c = model_.cfg;
   const int H = c.n_heads, w = mask_->width(), qd = c.q_dim();
   const std::string who = self_.name(plan_.beta());
-  check(m.rows.size() == m.pos.size() * (size_t)H * w && m.lse.size() == m.pos.size() * (size_t)H,
-        who + ": merged output has the wrong size");
-  std::vector<float> o(qd);
+  check(m.rows.size() == m.pos.size() * (size_t)H * w && m.lse.empty(), who + ": merged output has the wrong size");
   for (size_t i = 0; i < m.pos.size(); ++i) {
     const int a = plan_.shard_of(m.pos[i]);
     check(m.from == plan_.merger(a, layer_),
           who + ": merged output for position " + std::to_string(m.pos[i]) + " from " + m.from.name(plan_.beta()) +
               ", which does not merge its shard in block " + std::to_string(layer_));
     const int r = row_of_.at(m.pos[i]);
-    mask_->unmask_out(layer_, a, m.rows.data() + i * H * w, 1, slot_out_[0].data() + (size_t)r * qd);
-    for (int h = 0; h < H; ++h)
-      slot_lse_[0][(size_t)r * H + h] = m.lse[i * H + h] - alpha_[(size_t)r * H + h];
+    mask_->unmask_out(layer_, a, m.rows.data() + i * H * w, 1, merged_.data() + (size_t)r * qd);
   }
-}
-
-void CompNode::add_self_terms() {
-  // The one-key partial of a row over its own key: output v_t, log-sum-exp
-  // q_t·k_t/√hd. No AttnNode computes it (the diagonal ones skip it).
-  const auto& c = model_.cfg;
-  const int n = (int)mine_.size(), H = c.n_heads, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
-  const size_t qd = c.q_dim(), kvd = c.kv_dim();
-  const float scale = 1.0f / std::sqrt((float)hd);
-  for (int r = 0; r < n; ++r)
-    for (int h = 0; h < H; ++h) {
-      const float* q = q_.data() + r * qd + (size_t)h * hd;
-      const float* k = k_.data() + r * kvd + (size_t)(h / group) * hd;
-      const float* v = v_.data() + r * kvd + (size_t)(h / group) * hd;
-      float dot = 0;
-      for (int i = 0; i < hd; ++i) dot += q[i] * k[i];
-      slot_lse_[1][(size_t)r * H + h] = dot * scale;
-      std::copy(v, v + hd, slot_out_[1].data() + r * qd + (size_t)h * hd);
-    }
 }
 
 void CompNode::finish_block(Outbox& out) {
   const auto& c = model_.cfg;
   const int n = (int)mine_.size();
-  if (mask_) add_self_terms();
-  std::vector<const float*> po(n_slots_), pl(n_slots_);
-  for (int s = 0; s < n_slots_; ++s) {
-    po[s] = slot_out_[s].data();
-    pl[s] = slot_lse_[s].data();
+  if (!mask_) {  // paper: merge the partials here; private: merged_ came merged
+    std::vector<const float*> po(n_slots_), pl(n_slots_);
+    for (int s = 0; s < n_slots_; ++s) {
+      po[s] = slot_out_[s].data();
+      pl[s] = slot_lse_[s].data();
+    }
+    merged_.resize((size_t)n * c.q_dim());
+    attention_merge(merged_.data(), po.data(), pl.data(), n_slots_, n, c.n_heads, c.head_dim);
   }
-  merged_.resize((size_t)n * c.q_dim());
-  attention_merge(merged_.data(), po.data(), pl.data(), n_slots_, n, c.n_heads, c.head_dim);
   block_finish(model_, layer_, h_.data(), merged_.data(), n, scratch_);
   ++layer_;
   if (layer_ < c.n_layers) {

@@ -4,10 +4,9 @@
 // (shard(t), b) and k,v rows to the β AttnNodes (a, shard(t)) (and q rows to
 // the client when the client keeps a head of positions), then:
 //   paper protocol: the exact merge of the β (+1) partials per row;
-//   private protocol: rows go masked (nodes/attn_mask.h), one merged output
-//     per row comes back from the shard's merger AttnNode, and the node
-//     unmasks it and merges in the row's own key (the term no AttnNode
-//     computes);
+//   private protocol: rows go masked (nodes/attn_mask.h), and one merged
+//     output per row (no log-sum-exp) comes back from the shard's merger
+//     AttnNode, which the node unmasks;
 // then block_finish, next block. An
 // AttnNode that no position of the step queries gets its k,v rows of every
 // block in one kCacheRows message after the last block instead. After the
@@ -50,8 +49,7 @@ class CompNode {
   static void gather(const std::vector<float>& src, const std::vector<int>& idx, size_t width, std::vector<float>& dst);
   // The k,v rows `idx` into m.k, m.v, masked for AttnNode (a, b) when private.
   void add_kv(Message& m, int a, int b, const std::vector<int>& idx);
-  void take_merged(const Message& m);  // private: unmask into slot 0
-  void add_self_terms();               // private: slot 1 = each row's own key
+  void take_merged(const Message& m);  // private: unmask into merged_
 
   const Model& model_;
   const Plan& plan_;

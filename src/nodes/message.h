@@ -27,7 +27,7 @@ enum class MsgType : int32_t {
                    // block [F, L) at once (kv_pos; k, v as [L-F][kv_pos][kv_dim]), sent
                    // after the last block, since they are needed only by later steps
   kMerged = 7,     // private: merger AttnNode → CompNode: the masked, merged attention
-                   // output of its rows over every key but the row's own (rows, pos, lse)
+                   // output of its rows over every key (rows, pos; no lse)
 };
 
 // Step flags.

@@ -35,8 +35,8 @@ namespace cascade {
 // How attention results reach a CompNode (docs/PROTOCOL.md, docs/PRIVACY.md).
 //   kPrivate (default): AttnNodes get masked q/k/v rows; the partials of a
 //     query shard are merged by one AttnNode of that shard (the merger), and
-//     the CompNode gets only the merged, masked output of its rows (kMerged).
-//     Diagonal AttnNodes skip the self key; the CompNode adds that term.
+//     the CompNode gets only the merged, masked output of its rows (kMerged),
+//     no log-sum-exp: exactly the o_t its block needs.
 //   kPaper: the published design. AttnNodes get q/k/v in the clear, and the
 //     CompNode gets every shard's partial (O_b, LSE_b) and merges them; from
 //     those a CompNode reads most of the prompt (docs/PRIVACY.md).

@@ -22,6 +22,7 @@ RecordedRun record_run(const Model& m, const Plan& plan, const std::vector<int32
     cluster.step(&next, 1, false, logits);
   }
   run.messages = rec.messages();
+  run.secret = cluster.client().session_secret();
   return run;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "nodes/message.h"
@@ -14,6 +15,7 @@ struct Model;
 struct RecordedRun {
   std::vector<int32_t> tokens;    // the prompt, then the generated tokens
   std::vector<Message> messages;  // every message delivered, in delivery order
+  std::string secret;             // private protocol: the session's mask secret
 };
 
 // Runs `prompt` as one step, then `generate` greedy decode steps (each

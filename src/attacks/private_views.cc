@@ -1,0 +1,159 @@
+#include "attacks/private_views.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "kernels/kernels.h"
+#include "nodes/attn_mask.h"
+#include "util/error.h"
+
+namespace cascade::attacks {
+
+CompNodeView private_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp,
+                               const std::string& secret) {
+  const auto& c = m.cfg;
+  const int qd = c.q_dim(), H = c.n_heads, hd = c.head_dim, kvd = c.kv_dim(), F = plan.front_layers();
+  const int group = c.n_heads / c.n_kv_heads;
+  const std::string who = "comp" + std::to_string(comp);
+  check(plan.is_private(), who + ": private_comp_view needs a private-protocol plan");
+  const AttnMask mask(c, secret);
+  const int w = mask.width();
+  CompNodeView view;
+  std::map<int32_t, const Message*> hidden;
+  std::map<std::pair<int32_t, int>, std::vector<const Message*>> merged;
+  for (const Message& msg : received) {
+    check(msg.to == NodeId{Role::kComp, comp}, who + ": a recorded message addressed to another node");
+    if (msg.type == MsgType::kHidden) {
+      check(msg.rows.size() == msg.pos.size() * (size_t)c.dim, who + ": hidden rows of the wrong size");
+      hidden[msg.step] = &msg;
+      view.n_positions = std::max(view.n_positions, (int)msg.pos_end);
+    } else if (msg.type == MsgType::kMerged) {
+      check(msg.rows.size() == msg.pos.size() * (size_t)H * w && msg.lse.empty(),
+            who + ": a merged output of the wrong size");
+      merged[{msg.step, msg.layer}].push_back(&msg);
+    } else {
+      throw Error(who + ": cannot convert a received " + std::string(msg_type_name(msg.type)) + " message");
+    }
+  }
+  for (auto& [step, hm] : hidden) {
+    const std::vector<int32_t>& pos = hm->pos;
+    const int n = (int)pos.size();
+    if (n == 0) continue;
+    std::map<int32_t, int> row_of;
+    for (int i = 0; i < n; ++i) {
+      row_of[pos[i]] = i;
+      view.own_positions.push_back(pos[i]);
+      view.view.rows.push_back({pos[i], F, 'h', std::vector<float>(hm->rows.begin() + (size_t)i * c.dim,
+                                                                   hm->rows.begin() + (size_t)(i + 1) * c.dim)});
+    }
+    std::vector<float> h = hm->rows;
+    auto attend = [&](int l, const float* q, const float* k, const float*, float* o) {
+      const auto it = merged.find({step, l});
+      check(it != merged.end(), who + ": no merged output recorded for step " + std::to_string(step) + " block " +
+                                    std::to_string(l));
+      for (const Message* mm : it->second)
+        for (size_t i = 0; i < mm->pos.size(); ++i) {
+          const int t = mm->pos[i];
+          check(row_of.count(t), who + ": a merged output for a row it does not own");
+          const int r = row_of[t];
+          mask.unmask_out(l, plan.shard_of(t), mm->rows.data() + i * H * w, 1, o + (size_t)r * qd);
+          AttnObservation ob;
+          ob.layer = l;
+          ob.query_pos = t;
+          ob.normalized = true;
+          for (int s = 0; s <= t; ++s) ob.key_pos.push_back(s);
+          ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
+          ob.out.assign(o + (size_t)r * qd, o + (size_t)(r + 1) * qd);
+          ob.lse.resize(H);  // the reference scale: the row's own score per head
+          for (int hh = 0; hh < H; ++hh) {
+            const float* qh = q + (size_t)r * qd + (size_t)hh * hd;
+            const float* kh = k + (size_t)r * kvd + (size_t)(hh / group) * hd;
+            double dot = 0;
+            for (int j = 0; j < hd; ++j) dot += (double)qh[j] * kh[j];
+            ob.lse[hh] = (float)(dot / std::sqrt((double)hd));
+          }
+          view.view.attn.push_back(std::move(ob));
+        }
+    };
+    auto rows = [&](int l, const float* q, const float* k, const float* v) {
+      for (int i = 0; i < n; ++i) {
+        view.view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + (size_t)i * qd, q + (size_t)(i + 1) * qd)});
+        view.view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + (size_t)i * kvd, k + (size_t)(i + 1) * kvd)});
+        view.view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + (size_t)i * kvd, v + (size_t)(i + 1) * kvd)});
+      }
+    };
+    replay_comp_rows(m, F, pos, h, attend, rows);
+  }
+  std::sort(view.own_positions.begin(), view.own_positions.end());
+  return view;
+}
+
+ReceivedView unmasked_attn_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int attn,
+                                const std::string& secret) {
+  const auto& c = m.cfg;
+  const int qd = c.q_dim(), kvd = c.kv_dim(), H = c.n_heads, F = plan.front_layers(), nb = c.n_layers - F;
+  const int a = plan.attn_q_shard(attn), b = plan.attn_kv_shard(attn);
+  const AttnMask mask(c, secret);
+  const int w = mask.width();
+  const size_t qw = (size_t)H * w, kw = (size_t)c.n_kv_heads * w;
+  const std::string who = NodeId{Role::kAttn, attn}.name(plan.beta());
+  std::vector<Message> clear;
+  ReceivedView view;
+  // Clear q rows per (block, position), for the partials' observations.
+  std::map<std::pair<int, int>, std::vector<float>> q_of;
+  for (const Message& msg : received) {
+    if (msg.type == MsgType::kAttnRows || msg.type == MsgType::kCacheRows) {
+      const int blocks = msg.type == MsgType::kCacheRows ? nb : 1;
+      check(msg.rows.size() == msg.pos.size() * qw && msg.k.size() == (size_t)blocks * msg.kv_pos.size() * kw &&
+                msg.v.size() == msg.k.size(),
+            who + ": masked rows of the wrong size");
+      Message cm = msg;
+      cm.rows.resize(msg.pos.size() * qd);
+      cm.k.resize((size_t)blocks * msg.kv_pos.size() * kvd);
+      cm.v.resize(cm.k.size());
+      mask.unmask_q(msg.layer, a, b, msg.rows.data(), (int)msg.pos.size(), cm.rows.data(), nullptr);
+      for (size_t i = 0; i < msg.pos.size(); ++i)
+        q_of[{msg.layer, msg.pos[i]}].assign(cm.rows.begin() + i * qd, cm.rows.begin() + (i + 1) * qd);
+      const int n = (int)msg.kv_pos.size();
+      for (int l = 0; l < blocks; ++l) {
+        mask.unmask_k(msg.layer + l, a, b, msg.k.data() + (size_t)l * n * kw, n, cm.k.data() + (size_t)l * n * kvd);
+        mask.unmask_v(msg.layer + l, a, msg.v.data() + (size_t)l * n * kw, n, cm.v.data() + (size_t)l * n * kvd);
+      }
+      clear.push_back(std::move(cm));
+    }
+  }
+  view.rows = attn_rows(m, plan, clear);
+  std::vector<float> alpha(H);
+  for (const Message& msg : received) {
+    if (msg.type != MsgType::kPartial) continue;
+    check(msg.rows.size() == msg.pos.size() * qw && msg.lse.size() == msg.pos.size() * (size_t)H,
+          who + ": a partial of the wrong size");
+    for (size_t i = 0; i < msg.pos.size(); ++i) {
+      const int t = msg.pos[i];
+      auto q = q_of.find({msg.layer, t});
+      if (q == q_of.end()) continue;
+      AttnObservation ob;
+      ob.layer = msg.layer;
+      ob.query_pos = t;
+      if (msg.from.role == Role::kClient) {
+        for (int s = 0; s < std::min(plan.head(), t + 1); ++s) ob.key_pos.push_back(s);
+      } else {
+        const int kb = plan.attn_kv_shard(msg.from.index);
+        for (int s = plan.head(); s <= t; ++s)
+          if (plan.shard_of(s) == kb) ob.key_pos.push_back(s);
+      }
+      mask.alpha(msg.layer, t, alpha.data());
+      ob.lse.resize(H);
+      for (int h = 0; h < H; ++h) ob.lse[h] = msg.lse[i * H + h] - alpha[h];
+      if (std::isinf(ob.lse[0]) && ob.lse[0] < 0) continue;  // no visible key
+      ob.out.resize(qd);
+      mask.unmask_out(msg.layer, a, msg.rows.data() + i * qw, 1, ob.out.data());
+      ob.q = q->second;
+      view.attn.push_back(std::move(ob));
+    }
+  }
+  return view;
+}
+
+}  // namespace cascade::attacks
