@@ -60,6 +60,10 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
   int n_blocks = 0;
   std::vector<std::vector<double>> R(obs.size());
   std::vector<std::vector<double>> E0(obs.size());
+  // Normalized observations: Σ of the resolved keys' weights per head; a
+  // candidate's residual is divided by it (plus its own weight), so it is
+  // measured in the units of a softmax average, as in the lse form.
+  std::vector<std::vector<double>> mass(obs.size());
   std::vector<std::vector<int>> cover(n_positions);
   for (size_t o = 0; o < obs.size(); ++o) {
     const AttnObservation& ob = obs[o];
@@ -84,6 +88,7 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
       // last coordinate stays 0), and each key's term is w·(v − out), with
       // w = e^{score − lse} scaled by the observation's reference score.
       std::fill(R[o].begin(), R[o].end(), 0.0);
+      mass[o].assign(H, 0.0);
     }
     for (int s : ob.key_pos) {
       check(s >= 0 && s < n_positions, "partial_attack: key position " + std::to_string(s) + " out of range");
@@ -213,8 +218,9 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
                 const double* Rh = R[o].data() + (size_t)h * w1;
                 if (obs[o].normalized) {
                   const double w = std::exp(a * scale - obs[o].lse[h]);
+                  const double unit = 1.0 / (mass[o][h] + w);
                   const float* oh = obs[o].out.data() + (size_t)h * hd;
-                  for (int j = 0; j < hd; ++j) r[j] = Rh[j] - w * (vc[j] - oh[j]);
+                  for (int j = 0; j < hd; ++j) r[j] = (Rh[j] - w * (vc[j] - oh[j])) * unit;
                   r[hd] = 0;
                 } else {
                   const double w = std::exp(a * scale - obs[o].lse[h]);
@@ -279,6 +285,7 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
           const double w = std::exp(a * scale - obs[o].lse[h]);
           const float* oh = obs[o].out.data() + (size_t)h * hd;
           for (int j = 0; j < hd; ++j) Rh[j] -= w * (vs[g * hd + j] - oh[j]);
+          mass[o][h] += w;
           continue;
         }
         const double w = std::exp(a * scale - obs[o].lse[h]);
