@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 
+#include "tokenizer/pretokenizer.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 #include "util/sha256.h"
@@ -64,9 +65,19 @@ bool load_gguf_vocab(const GgufFile& f, Vocab& v) {
   v.bos_id = id("tokenizer.ggml.bos_token_id");
   v.eos_id = id("tokenizer.ggml.eos_token_id");
   v.unk_id = id("tokenizer.ggml.unknown_token_id");
-  // Defaults follow the original tokenizers: SentencePiece Llama adds BOS
-  // and the " " dummy prefix; GPT-2 adds neither.
-  v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", sp);
+  // Defaults are llama.cpp's: SentencePiece adds BOS and the " " dummy
+  // prefix; BPE adds BOS only for the pre-tokenizers that imply it (Llama 3,
+  // tekken). The pre-tokenizer must be one Cascade implements.
+  bool bpe_bos = false;
+  if (!sp) {
+    try {
+      bpe_bos = pre_tokenizer_from_name(v.pre).add_bos;
+    } catch (const Error& e) {
+      fail(std::string(e.what()).substr(std::string("tokenizer: ").size()));
+    }
+  }
+  v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", sp || bpe_bos);
+  v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
   v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix", sp);
   for (const auto& t : v.tokens) v.max_token_length = std::max<int>(v.max_token_length, t.size());
   return true;
