@@ -519,8 +519,10 @@ TEST(GgufCorrupt, TensorInfo) {
     poke<uint64_t>(b, tensor_info_at(b) + 12, uint64_t{1} << 40);
   }), "overflows");
   expect_load_error(patched([](auto& b) { poke<uint32_t>(b, tensor_info_at(b) + 20, 200); }), "unknown tensor type 200");
+  expect_load_error(patched([](auto& b) { poke<uint32_t>(b, tensor_info_at(b) + 20, 23); }),
+                    "type IQ4_XS (23), which Cascade cannot load");
   expect_load_error(patched([](auto& b) { poke<uint32_t>(b, tensor_info_at(b) + 20, 12); }),
-                    "type Q4_K (12), which Cascade cannot load");
+                    "is Q4_K but its row length 64 is not a multiple of 256");
   expect_load_error(patched([](auto& b) { poke<uint64_t>(b, tensor_info_at(b) + 24, 4); }), "not aligned");
   expect_load_error(patched([](auto& b) { poke<uint64_t>(b, tensor_info_at(b) + 24, uint64_t{1} << 40); }),
                     "past the end of the file");

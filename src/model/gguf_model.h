@@ -4,8 +4,9 @@
 // converter permutes Q/K rows for adjacent-pair RoPE), "qwen2" (kNeoX, with
 // attn_q/k/v biases) and "gpt2" (kNone; fused attn_qkv split into wq/wk/wv).
 // Every tensor's shape is checked against the hyper-parameters. F32 tensors
-// point into the memory map (kept alive in Model::file); F16, BF16 and Q8_0
-// are dequantized into Model::own().
+// point into the memory map (kept alive in Model::file); F16, BF16 and the
+// block-quantized types (Q4_0..Q8_0, Q2_K..Q6_K; mixed freely) are
+// dequantized into Model::own() at load, so memory holds fp32.
 //
 // Llama-3 RoPE scaling comes from `<arch>.rope.scaling.{type,factor,
 // low_freq_factor,high_freq_factor,original_context_length}`. llama.cpp
