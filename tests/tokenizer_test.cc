@@ -336,7 +336,8 @@ Vocab tiny_gpt2_vocab(const std::string& pre = "") {
   return v;
 }
 
-// Expected splits for each pre-tokenizer. They were computed with Python's
+// Expected splits for each pre-tokenizer (scripts/pretokenizer_cases.py
+// prints this table). They were computed with Python's
 // `regex` module (which knows \p{L}, \p{N}, \p{Lu}...) running the published
 // patterns as llama.cpp's src/llama-vocab.cpp lists them (copied there from
 // each model's tokenizer.json): GPT-2's, Llama 3's (llama-bpe), Qwen2's,
