@@ -85,7 +85,8 @@ TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
 }
 
 // Quantized files (mixed K-quants, Q6_K, Q4_0) generate the same text in
-// the plaintext engine, through --cascade 4,4 and through `cascade run`.
+// the plaintext engine, through --cascade 4,4 and through `cascade run`,
+// with weights expanded to fp32 or kept quantized in memory.
 TEST(Cli, QuantizedFilesGiveTheSameTextOnEveryPath) {
   const std::string dir = testing::temp_dir();
   for (std::string type : {"q4_k_m", "q6_k", "q4_0"}) {
@@ -94,7 +95,8 @@ TEST(Cli, QuantizedFilesGiveTheSameTextOnEveryPath) {
                       type + " -o " + file);
     ASSERT_EQ(s.rc, 0) << s.err;
     std::string first;
-    for (std::string mode : {"generate", "generate --cascade 4,4", "run"}) {
+    for (std::string mode : {"generate", "generate --cascade 4,4", "run", "generate --keep-quantized",
+                             "generate --keep-quantized --cascade 4,4"}) {
       CmdResult r = run(mode + " -m " + file + " -p 'abc def' -n 12 --no-stop");
       EXPECT_EQ(r.rc, 0) << type << " " << mode << ": " << r.err;
       EXPECT_GT(r.out.size(), std::string("abc def").size()) << type << " " << mode;

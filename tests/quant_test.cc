@@ -15,6 +15,7 @@
 #include "model/gguf.h"
 #include "model/gguf_model.h"
 #include "model/half.h"
+#include "util/mapped_file.h"
 #include "model/synth.h"
 #include "tests/test_util.h"
 #include "util/error.h"
@@ -276,12 +277,13 @@ std::vector<float> run_engine(const Model& m, const std::vector<int32_t>& prompt
   return all;
 }
 
-void expect_engine_equals_f32_twin(const std::string& path) {
+void expect_engine_equals_f32_twin(const std::string& path, bool keep_quantized = false) {
   const std::string twin = path + ".f32.gguf";
   write_f32_twin(path, twin);
   Model q, f;
   Vocab vq, vf;
-  load_gguf_model(path, q, vq);
+  load_gguf_model(path, q, vq, true, keep_quantized);
+  EXPECT_EQ(q.has_quantized(), keep_quantized);
   load_gguf_model(twin, f, vf);
   const std::vector<int32_t> prompt = {1, 17, 200, 5, 99, 300, 42, 7};
   std::vector<int32_t> tq, tf;
@@ -331,6 +333,48 @@ TEST(QuantFile, EveryTypeRoundTripsThroughGgufAndTheEngine) {
     }
     expect_engine_equals_f32_twin(path);
   }
+}
+
+// Weights kept quantized in memory (dequantized inside the matrix products):
+// logits within 1e-4 of the F32 twin's, same greedy tokens, for every type,
+// for the mix, and for GPT-2 (fused QKV rows, tied head).
+TEST(QuantInMemory, EngineEqualsF32Twin) {
+  const std::string dir = temp_dir();
+  for (GgmlType t : kQuantTypes) {
+    SCOPED_TRACE(name_of(t));
+    const std::string path = dir + "/mem-" + name_of(t) + ".gguf";
+    synthesize_gguf(k_llama(t), path);
+    expect_engine_equals_f32_twin(path, true);
+  }
+  SynthSpec mix = k_llama(GgmlType::kQ4_K, 8);
+  mix.q4_k_m = true;
+  synthesize_gguf(mix, dir + "/mem-mix.gguf");
+  expect_engine_equals_f32_twin(dir + "/mem-mix.gguf", true);
+  SynthSpec g = synth_preset("tiny-gpt2");
+  g.dim = 256, g.hidden_dim = 512, g.vocab_size_if_no_tokenizer = 320;
+  g.weight_type = GgmlType::kQ6_K;
+  synthesize_gguf(g, dir + "/mem-gpt2.gguf");
+  expect_engine_equals_f32_twin(dir + "/mem-gpt2.gguf", true);
+}
+
+// The quantized bytes are used in place: no fp32 copy of any matrix.
+TEST(QuantInMemory, MatricesStayInTheMappedFile) {
+  const std::string path = temp_dir() + "/inplace.gguf";
+  synthesize_gguf(k_llama(GgmlType::kQ4_K), path);
+  Model m;
+  Vocab v;
+  load_gguf_model(path, m, v, true, true);
+  EXPECT_EQ(m.token_embd, nullptr);
+  EXPECT_EQ(m.layers[0].wq, nullptr);
+  ASSERT_TRUE(m.layers[1].w_down_q);
+  const uint8_t* lo = m.file->data();
+  EXPECT_GE(m.layers[1].w_down_q.data, lo);
+  EXPECT_LT(m.layers[1].w_down_q.data, lo + m.file->size());
+  EXPECT_EQ(m.layers[1].w_down_q.row_bytes, 512u / 256 * 144);
+  EXPECT_TRUE(m.owned.empty());  // only the F32 norms, which point into the file
+  m.copy_weights_to_huge_pages();  // keeps the mapping the quantized views need
+  EXPECT_NE(m.file, nullptr);
+  EXPECT_EQ(m.n_params(), Model(m).n_params());
 }
 
 TEST(QuantFile, Q4KMMixLoadsAndRuns) {

@@ -29,7 +29,10 @@ namespace cascade {
 // malformed file, unsupported architecture, missing or mis-shaped tensor, or,
 // when require_tokenizer is true, missing tokenizer metadata. When it is
 // false and the file has no tokenizer, `vocab` is left with no tokens.
-void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer = true);
+// With keep_quantized, block-quantized weight matrices (and the embedding)
+// stay in the mapped file as QuantMatrix views instead of being expanded.
+void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer = true,
+                     bool keep_quantized = false);
 
 // The tokenizer part alone: fills `vocab` from tokenizer.ggml.* keys.
 // Returns false when the file has no tokenizer.ggml.tokens.
