@@ -148,6 +148,34 @@ TEST_P(CascadeEqualsPlain, TinyLlama3RopeScaling) {
 
 INSTANTIATE_TEST_SUITE_P(Prompts, CascadeEqualsPlain, ::testing::Values(1, 7, 100, 500));
 
+// Weights kept quantized in memory (a Q4_K_M-like mix of Q4_K and Q6_K):
+// every role computes with the quantized matrices, and the bar holds.
+const Model& tiny_q4km_kept_quantized() {
+  static LoadedModel lm = [] {
+    SynthSpec s = synth_preset("tiny-llama");
+    s.dim = 256, s.hidden_dim = 512, s.n_heads = 4, s.n_kv_heads = 2, s.n_layers = 4;
+    s.context_length = 256;
+    s.weight_type = GgmlType::kQ4_K;
+    s.q4_k_m = true;
+    std::string path = testing::temp_dir() + "/tiny-q4km.gguf";
+    synthesize_gguf(s, path);
+    return load_model(path, {.require_tokenizer = false, .keep_quantized = true});
+  }();
+  return lm.model;
+}
+
+TEST(CascadeQuantized, KeptQuantizedQ4KMEqualsPlain) {
+  const Model& m = tiny_q4km_kept_quantized();
+  ASSERT_TRUE(m.has_quantized());
+  for (int n_prompt : {7, 60}) {
+    for (const PlanCase& pc : kPlans) {
+      PlanCase p = pc;
+      p.F = std::min(p.F, m.cfg.n_layers);
+      compare(m, p, n_prompt, 8);
+    }
+  }
+}
+
 // A bad token id is refused before anything changes: the session goes on.
 TEST(CascadeInput, BadTokenIsRefusedAndTheSessionGoesOn) {
   const Model& m = stories();

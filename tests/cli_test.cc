@@ -74,7 +74,8 @@ TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
         "generate -m " + model + " -p hi -t -1",
         "plan -m " + model + " --alpha 1 --beta 8 --c 6 --delta 3",
         "audit -m " + model + " --layer 2", "audit -m " + model + " --views --table t.md",
-        "audit -m " + model + " --prompts 1 --min-len 20 --max-len 8"}) {
+        "audit -m " + model + " --prompts 1 --min-len 20 --max-len 8",
+        "synth --preset tiny-llama --type q9_9 -o " + dir + "/bad-type.gguf"}) {
     CmdResult r = run(args);
     EXPECT_NE(r.rc, 0) << args;
     EXPECT_LT(r.rc, 128) << "crashed: " << args;
@@ -83,6 +84,29 @@ TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
     auto pos = r.err.find("error: ");
     if (pos != std::string::npos) EXPECT_EQ(r.err.find('\n', pos), r.err.size() - 1) << r.err;
   }
+}
+
+// Quantized files (mixed K-quants, Q6_K, Q4_0) generate the same text in
+// the plaintext engine, through --cascade 4,4 and through `cascade run`,
+// with weights expanded to fp32 or kept quantized in memory.
+TEST(Cli, QuantizedFilesGiveTheSameTextOnEveryPath) {
+  const std::string dir = testing::temp_dir();
+  for (std::string type : {"q4_k_m", "q6_k", "q4_0"}) {
+    const std::string file = dir + "/" + type + ".gguf";
+    CmdResult s = run("synth --preset tiny-llama --dim 256 --hidden 512 --heads 4 --kv-heads 2 --context 256 --type " +
+                      type + " -o " + file);
+    ASSERT_EQ(s.rc, 0) << s.err;
+    std::string first;
+    for (std::string mode : {"generate", "generate --cascade 4,4", "run", "generate --keep-quantized",
+                             "generate --keep-quantized --cascade 4,4"}) {
+      CmdResult r = run(mode + " -m " + file + " -p 'abc def' -n 12 --no-stop");
+      EXPECT_EQ(r.rc, 0) << type << " " << mode << ": " << r.err;
+      EXPECT_GT(r.out.size(), std::string("abc def").size()) << type << " " << mode;
+      if (first.empty()) first = r.out;
+      EXPECT_EQ(r.out, first) << type << " " << mode;
+    }
+  }
+  EXPECT_FALSE(std::ifstream(dir + "/bad-type.gguf").good());
 }
 
 TEST(Cli, PlanPrintsViewsAndWritesJson) {

@@ -519,8 +519,10 @@ TEST(GgufCorrupt, TensorInfo) {
     poke<uint64_t>(b, tensor_info_at(b) + 12, uint64_t{1} << 40);
   }), "overflows");
   expect_load_error(patched([](auto& b) { poke<uint32_t>(b, tensor_info_at(b) + 20, 200); }), "unknown tensor type 200");
+  expect_load_error(patched([](auto& b) { poke<uint32_t>(b, tensor_info_at(b) + 20, 23); }),
+                    "type IQ4_XS (23), which Cascade cannot load");
   expect_load_error(patched([](auto& b) { poke<uint32_t>(b, tensor_info_at(b) + 20, 12); }),
-                    "type Q4_K (12), which Cascade cannot load");
+                    "is Q4_K but its row length 64 is not a multiple of 256");
   expect_load_error(patched([](auto& b) { poke<uint64_t>(b, tensor_info_at(b) + 24, 4); }), "not aligned");
   expect_load_error(patched([](auto& b) { poke<uint64_t>(b, tensor_info_at(b) + 24, uint64_t{1} << 40); }),
                     "past the end of the file");
@@ -571,6 +573,52 @@ TEST(GgufCorrupt, ModelLevel) {
     w.set_string("tokenizer.ggml.model", "bert");
   });
   expect_load_error(dir + "/tok.gguf", "model 'bert' (tokenizer.ggml.model) is not supported");
+}
+
+// tokenizer.ggml.pre / add_bos_token / add_eos_token, with llama.cpp's
+// defaults when a key is absent.
+TEST(GgufModel, TokenizerPreAndBosFlags) {
+  std::string dir = temp_dir();
+  std::string gpt2 = dir + "/tok-gpt2.gguf";
+  synthesize_gguf(synth_preset("tiny-gpt2"), gpt2);
+  auto load_vocab = [](const std::string& path) {
+    Vocab v;
+    EXPECT_TRUE(load_gguf_vocab(GgufFile::open(path), v));
+    return v;
+  };
+  auto no_flags = [](const std::string& n) {
+    return n != "tokenizer.ggml.add_bos_token" && n != "tokenizer.ggml.pre";
+  };
+  struct Case {
+    std::string pre;
+    bool add_bos;
+  };
+  for (const Case& c : {Case{"llama-bpe", true}, Case{"tekken", true}, Case{"qwen2", false},
+                        Case{"gpt-2", false}, Case{"smollm", false}, Case{"deepseek-llm", false}}) {
+    rewrite(gpt2, dir + "/pre.gguf", no_flags, [&](GgufWriter& w) { w.set_string("tokenizer.ggml.pre", c.pre); });
+    Vocab v = load_vocab(dir + "/pre.gguf");
+    EXPECT_EQ(v.pre, c.pre);
+    EXPECT_EQ(v.add_bos, c.add_bos) << c.pre;
+    EXPECT_FALSE(v.add_eos);
+  }
+  rewrite(gpt2, dir + "/pre.gguf", no_flags, [&](GgufWriter& w) {
+    w.set_string("tokenizer.ggml.pre", "llama-bpe");
+    w.set_bool("tokenizer.ggml.add_bos_token", false);
+    w.set_bool("tokenizer.ggml.add_eos_token", true);
+  });
+  Vocab v = load_vocab(dir + "/pre.gguf");
+  EXPECT_FALSE(v.add_bos);
+  EXPECT_TRUE(v.add_eos);
+
+  rewrite(gpt2, dir + "/pre-bad.gguf", no_flags,
+          [&](GgufWriter& w) { w.set_string("tokenizer.ggml.pre", "mystery-bpe"); });
+  expect_load_error(dir + "/pre-bad.gguf",
+                    "tokenizer pre-tokenizer 'mystery-bpe' (tokenizer.ggml.pre) is not supported; supported: gpt-2");
+
+  // SentencePiece ignores pre and adds BOS unless the file says otherwise.
+  rewrite(valid_llama(), dir + "/spm.gguf", no_flags,
+          [&](GgufWriter& w) { w.set_string("tokenizer.ggml.pre", "anything"); });
+  EXPECT_TRUE(load_vocab(dir + "/spm.gguf").add_bos);
 }
 
 // llama.cpp's Llama-3 layout: no scaling keys, a rope_freqs.weight table.

@@ -14,6 +14,7 @@
 
 #include "tests/test_util.h"
 #include "tokenizer/llama2c_vocab.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/sampler.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
@@ -335,28 +336,213 @@ Vocab tiny_gpt2_vocab(const std::string& pre = "") {
   return v;
 }
 
-std::vector<std::string> chunks(const std::string& text, bool llama3) {
+// Expected splits for each pre-tokenizer (scripts/pretokenizer_cases.py
+// prints this table). They were computed with Python's
+// `regex` module (which knows \p{L}, \p{N}, \p{Lu}...) running the published
+// patterns as llama.cpp's src/llama-vocab.cpp lists them (copied there from
+// each model's tokenizer.json): GPT-2's, Llama 3's (llama-bpe), Qwen2's,
+// SmolLM's (\p{N} then GPT-2's), DeepSeek LLM's six-step sequence, tekken's
+// and llama.cpp's "default"; each step splits every piece of the step before
+// and keeps the text between matches (HF's Split(behavior="Isolated")). The
+// first three texts are the Qwen2 cases the issue names ("y'all" gives
+// "'all", five spaces + newline stay together, "4 ½" splits the space off).
+struct SplitCase {
+  const char* pre;
+  std::string text;
+  std::vector<std::string> chunks;
+};
+const std::vector<SplitCase> kSplitCases = {
+    // gpt-2
+    {"gpt-2", "y'all", {"y", "'", "all"}},
+    {"gpt-2", "     \nx", {"     ", "\n", "x"}},
+    {"gpt-2", "4 ½", {"4", " ½"}},
+    {"gpt-2", "1234567 89", {"1234567", " 89"}},
+    {"gpt-2", "DON'T you've I'M she'LL", {"DON", "'", "T", " you", "'ve", " I", "'", "M", " she", "'", "LL"}},
+    {"gpt-2", "Hello world's 123  foo!!\n\nbar", {"Hello", " world", "'s", " 123", " ", " foo", "!!", "\n", "\n", "bar"}},
+    {"gpt-2", "café naïve 日本語 한국어", {"café", " naïve", " 日本語", " 한국어"}},
+    {"gpt-2", " \t\tx  ", {" \t", "\t", "x", "  "}},
+    {"gpt-2", "HeLLo WORLDs McDonald's", {"HeLLo", " WORLDs", " McDonald", "'s"}},
+    {"gpt-2", "a/b//c\n/ d", {"a", "/", "b", "//", "c", "\n", "/", " d"}},
+    {"gpt-2", "3.14159, $5+x=<y>", {"3", ".", "14159", ",", " $", "5", "+", "x", "=<", "y", ">"}},
+    {"gpt-2", "\n\n\n", {"\n\n\n"}},
+    {"gpt-2", "ǅungla ǈ", {"ǅungla", " ǈ"}},
+    {"gpt-2", "αβγ ΑΒΓ Ωmega", {"αβγ", " ΑΒΓ", " Ωmega"}},
+    {"gpt-2", "x\xCC\x83y \xCC\x83", {"x", "\xCC\x83", "y", " \xCC\x83"}},
+    {"gpt-2", "🙂!! ok", {"🙂!!", " ok"}},
+    {"gpt-2", "  leading", {" ", " leading"}},
+    {"gpt-2", "(hi) x  \n\n  y", {"(", "hi", ")", " x", "  \n\n ", " y"}},
+    {"gpt-2", "\r\n\r\nz", {"\r\n\r", "\n", "z"}},
+    // llama-bpe
+    {"llama-bpe", "y'all", {"y", "'all"}},
+    {"llama-bpe", "     \nx", {"     \n", "x"}},
+    {"llama-bpe", "4 ½", {"4", " ", "½"}},
+    {"llama-bpe", "1234567 89", {"123", "456", "7", " ", "89"}},
+    {"llama-bpe", "DON'T you've I'M she'LL", {"DON", "'T", " you", "'ve", " I", "'M", " she", "'LL"}},
+    {"llama-bpe", "Hello world's 123  foo!!\n\nbar", {"Hello", " world", "'s", " ", "123", " ", " foo", "!!\n\n", "bar"}},
+    {"llama-bpe", "café naïve 日本語 한국어", {"café", " naïve", " 日本語", " 한국어"}},
+    {"llama-bpe", " \t\tx  ", {" \t", "\tx", "  "}},
+    {"llama-bpe", "HeLLo WORLDs McDonald's", {"HeLLo", " WORLDs", " McDonald", "'s"}},
+    {"llama-bpe", "a/b//c\n/ d", {"a", "/b", "//", "c", "\n", "/", " d"}},
+    {"llama-bpe", "3.14159, $5+x=<y>", {"3", ".", "141", "59", ",", " $", "5", "+x", "=<", "y", ">"}},
+    {"llama-bpe", "\n\n\n", {"\n\n\n"}},
+    {"llama-bpe", "ǅungla ǈ", {"ǅungla", " ǈ"}},
+    {"llama-bpe", "αβγ ΑΒΓ Ωmega", {"αβγ", " ΑΒΓ", " Ωmega"}},
+    {"llama-bpe", "x\xCC\x83y \xCC\x83", {"x", "\xCC\x83y", " \xCC\x83"}},
+    {"llama-bpe", "🙂!! ok", {"🙂!!", " ok"}},
+    {"llama-bpe", "  leading", {" ", " leading"}},
+    {"llama-bpe", "(hi) x  \n\n  y", {"(hi", ")", " x", "  \n\n", " ", " y"}},
+    {"llama-bpe", "\r\n\r\nz", {"\r\n\r\n", "z"}},
+    // qwen2
+    {"qwen2", "y'all", {"y", "'all"}},
+    {"qwen2", "     \nx", {"     \n", "x"}},
+    {"qwen2", "4 ½", {"4", " ", "½"}},
+    {"qwen2", "1234567 89", {"1", "2", "3", "4", "5", "6", "7", " ", "8", "9"}},
+    {"qwen2", "DON'T you've I'M she'LL", {"DON", "'T", " you", "'ve", " I", "'M", " she", "'LL"}},
+    {"qwen2", "Hello world's 123  foo!!\n\nbar", {"Hello", " world", "'s", " ", "1", "2", "3", " ", " foo", "!!\n\n", "bar"}},
+    {"qwen2", "café naïve 日本語 한국어", {"café", " naïve", " 日本語", " 한국어"}},
+    {"qwen2", " \t\tx  ", {" \t", "\tx", "  "}},
+    {"qwen2", "HeLLo WORLDs McDonald's", {"HeLLo", " WORLDs", " McDonald", "'s"}},
+    {"qwen2", "a/b//c\n/ d", {"a", "/b", "//", "c", "\n", "/", " d"}},
+    {"qwen2", "3.14159, $5+x=<y>", {"3", ".", "1", "4", "1", "5", "9", ",", " $", "5", "+x", "=<", "y", ">"}},
+    {"qwen2", "\n\n\n", {"\n\n\n"}},
+    {"qwen2", "ǅungla ǈ", {"ǅungla", " ǈ"}},
+    {"qwen2", "αβγ ΑΒΓ Ωmega", {"αβγ", " ΑΒΓ", " Ωmega"}},
+    {"qwen2", "x\xCC\x83y \xCC\x83", {"x", "\xCC\x83y", " \xCC\x83"}},
+    {"qwen2", "🙂!! ok", {"🙂!!", " ok"}},
+    {"qwen2", "  leading", {" ", " leading"}},
+    {"qwen2", "(hi) x  \n\n  y", {"(hi", ")", " x", "  \n\n", " ", " y"}},
+    {"qwen2", "\r\n\r\nz", {"\r\n\r\n", "z"}},
+    // smollm
+    {"smollm", "y'all", {"y", "'", "all"}},
+    {"smollm", "     \nx", {"     ", "\n", "x"}},
+    {"smollm", "4 ½", {"4", " ", "½"}},
+    {"smollm", "1234567 89", {"1", "2", "3", "4", "5", "6", "7", " ", "8", "9"}},
+    {"smollm", "DON'T you've I'M she'LL", {"DON", "'", "T", " you", "'ve", " I", "'", "M", " she", "'", "LL"}},
+    {"smollm", "Hello world's 123  foo!!\n\nbar", {"Hello", " world", "'s", " ", "1", "2", "3", " ", " foo", "!!", "\n", "\n", "bar"}},
+    {"smollm", "café naïve 日本語 한국어", {"café", " naïve", " 日本語", " 한국어"}},
+    {"smollm", " \t\tx  ", {" \t", "\t", "x", "  "}},
+    {"smollm", "HeLLo WORLDs McDonald's", {"HeLLo", " WORLDs", " McDonald", "'s"}},
+    {"smollm", "a/b//c\n/ d", {"a", "/", "b", "//", "c", "\n", "/", " d"}},
+    {"smollm", "3.14159, $5+x=<y>", {"3", ".", "1", "4", "1", "5", "9", ",", " $", "5", "+", "x", "=<", "y", ">"}},
+    {"smollm", "\n\n\n", {"\n\n\n"}},
+    {"smollm", "ǅungla ǈ", {"ǅungla", " ǈ"}},
+    {"smollm", "αβγ ΑΒΓ Ωmega", {"αβγ", " ΑΒΓ", " Ωmega"}},
+    {"smollm", "x\xCC\x83y \xCC\x83", {"x", "\xCC\x83", "y", " \xCC\x83"}},
+    {"smollm", "🙂!! ok", {"🙂!!", " ok"}},
+    {"smollm", "  leading", {" ", " leading"}},
+    {"smollm", "(hi) x  \n\n  y", {"(", "hi", ")", " x", "  \n\n ", " y"}},
+    {"smollm", "\r\n\r\nz", {"\r\n\r", "\n", "z"}},
+    // deepseek-llm
+    {"deepseek-llm", "y'all", {"y", "'", "all"}},
+    {"deepseek-llm", "     \nx", {"     ", "\n", "x"}},
+    {"deepseek-llm", "4 ½", {"4", " ", "½"}},
+    {"deepseek-llm", "1234567 89", {"1234567", " ", "89"}},
+    {"deepseek-llm", "DON'T you've I'M she'LL", {"DON", "'", "T", " you", "'", "ve", " I", "'", "M", " she", "'", "LL"}},
+    {"deepseek-llm", "Hello world's 123  foo!!\n\nbar", {"Hello", " world", "'", "s", " ", "123", " ", " foo", "!!", "\n", "\n", "bar"}},
+    {"deepseek-llm", "café naïve 日本語 한국어", {"caf", "é", " na", "ï", "ve", " ", "日本語", " ", "한국어"}},
+    {"deepseek-llm", " \t\tx  ", {" \t", "\tx", "  "}},
+    {"deepseek-llm", "HeLLo WORLDs McDonald's", {"HeLLo", " WORLDs", " McDonald", "'", "s"}},
+    {"deepseek-llm", "a/b//c\n/ d", {"a", "/", "b", "//", "c", "\n", "/", " d"}},
+    {"deepseek-llm", "3.14159, $5+x=<y>", {"3", ".", "14159", ",", " $", "5", "+", "x", "=<", "y", ">"}},
+    {"deepseek-llm", "\n\n\n", {"\n", "\n", "\n"}},
+    {"deepseek-llm", "ǅungla ǈ", {"ǅ", "ungla", " ǈ"}},
+    {"deepseek-llm", "αβγ ΑΒΓ Ωmega", {"αβγ", " ΑΒΓ", " Ω", "mega"}},
+    {"deepseek-llm", "x\xCC\x83y \xCC\x83", {"x", "\xCC\x83", "y", " \xCC\x83"}},
+    {"deepseek-llm", "🙂!! ok", {"🙂", "!!", " ok"}},
+    {"deepseek-llm", "  leading", {" ", " leading"}},
+    {"deepseek-llm", "(hi) x  \n\n  y", {"(", "hi", ")", " x", "  ", "\n", "\n", " ", " y"}},
+    {"deepseek-llm", "\r\n\r\nz", {"\r", "\n", "\r", "\n", "z"}},
+    // tekken
+    {"tekken", "y'all", {"y", "'all"}},
+    {"tekken", "     \nx", {"     \n", "x"}},
+    {"tekken", "4 ½", {"4", " ", "½"}},
+    {"tekken", "1234567 89", {"1", "2", "3", "4", "5", "6", "7", " ", "8", "9"}},
+    {"tekken", "DON'T you've I'M she'LL", {"DON", "'T", " you", "'ve", " I", "'M", " she", "'LL"}},
+    {"tekken", "Hello world's 123  foo!!\n\nbar", {"Hello", " world", "'s", " ", "1", "2", "3", " ", " foo", "!!\n\n", "bar"}},
+    {"tekken", "café naïve 日本語 한국어", {"café", " naïve", " 日本語", " 한국어"}},
+    {"tekken", " \t\tx  ", {" \t", "\tx", "  "}},
+    {"tekken", "HeLLo WORLDs McDonald's", {"He", "LLo", " WORLDs", " Mc", "Donald", "'s"}},
+    {"tekken", "a/b//c\n/ d", {"a", "/b", "//", "c", "\n", "/", " d"}},
+    {"tekken", "3.14159, $5+x=<y>", {"3", ".", "1", "4", "1", "5", "9", ",", " $", "5", "+x", "=<", "y", ">"}},
+    {"tekken", "\n\n\n", {"\n\n\n"}},
+    {"tekken", "ǅungla ǈ", {"ǅungla", " ǈ"}},
+    {"tekken", "αβγ ΑΒΓ Ωmega", {"αβγ", " ΑΒΓ", " Ωmega"}},
+    {"tekken", "x\xCC\x83y \xCC\x83", {"x\xCC\x83y", " \xCC\x83"}},
+    {"tekken", "🙂!! ok", {"🙂!!", " ok"}},
+    {"tekken", "  leading", {" ", " leading"}},
+    {"tekken", "(hi) x  \n\n  y", {"(hi", ")", " x", "  \n\n", " ", " y"}},
+    {"tekken", "\r\n\r\nz", {"\r\n\r\n", "z"}},
+    // default
+    {"default", "y'all", {"y", "'", "all"}},
+    {"default", "     \nx", {"     ", "\n", "x"}},
+    {"default", "4 ½", {"4", " ", "½"}},
+    {"default", "1234567 89", {"123", "456", "7", " ", "89"}},
+    {"default", "DON'T you've I'M she'LL", {"DON", "'", "T", " you", "'", "ve", " I", "'", "M", " she", "'", "LL"}},
+    {"default", "Hello world's 123  foo!!\n\nbar", {"Hello", " world", "'", "s", " ", "123", " ", " foo", "!!", "\n", "\n", "bar"}},
+    {"default", "café naïve 日本語 한국어", {"café", " naïve", " 日本語", " 한국어"}},
+    {"default", " \t\tx  ", {" \t", "\t", "x", "  "}},
+    {"default", "HeLLo WORLDs McDonald's", {"HeLLo", " WORLDs", " McDonald", "'", "s"}},
+    {"default", "a/b//c\n/ d", {"a", "/", "b", "//", "c", "\n", "/", " d"}},
+    {"default", "3.14159, $5+x=<y>", {"3", ".", "141", "59", ",", " ", "$", "5", "+", "x", "=<", "y", ">"}},
+    {"default", "\n\n\n", {"\n\n\n"}},
+    {"default", "ǅungla ǈ", {"ǅungla", " ǈ"}},
+    {"default", "αβγ ΑΒΓ Ωmega", {"αβγ", " ΑΒΓ", " Ωmega"}},
+    {"default", "x\xCC\x83y \xCC\x83", {"x", "\xCC\x83", "y", " \xCC\x83"}},
+    {"default", "🙂!! ok", {"🙂", "!!", " ok"}},
+    {"default", "  leading", {" ", " leading"}},
+    {"default", "(hi) x  \n\n  y", {"(", "hi", ")", " x", "  \n\n ", " y"}},
+    {"default", "\r\n\r\nz", {"\r\n\r", "\n", "z"}},
+};
+
+std::vector<std::string> chunks(const std::string& text, PreTokenizer pre) {
   std::vector<std::string> out;
-  for (std::string_view c : pretokenize_bpe(text, llama3)) out.emplace_back(c);
+  for (std::string_view c : pretokenize(text, pre)) out.emplace_back(c);
   return out;
 }
 
-TEST(Gpt2Pretokenizer, SplitsLikeTheGpt2Regex) {
-  using V = std::vector<std::string>;
-  EXPECT_EQ(chunks("Hello world's 123  foo!!\n\nbar", false),
-            (V{"Hello", " world", "'s", " 123", " ", " foo", "!!", "\n", "\n", "bar"}));
-  EXPECT_EQ(chunks("DON'T you've  ", false), (V{"DON", "'", "T", " you", "'ve", "  "}));
-  EXPECT_EQ(chunks("café ☃☃ naïve", false), (V{"café", " ☃☃", " naïve"}));
-  EXPECT_EQ(chunks("a 🙂b", false), (V{"a", " 🙂", "b"}));
-  EXPECT_EQ(chunks("", false), V{});
+TEST(PreTokenizer, ReferenceSplits) {
+  std::set<std::string> pres;
+  for (const SplitCase& c : kSplitCases) {
+    EXPECT_EQ(chunks(c.text, pre_tokenizer_from_name(c.pre).split), c.chunks)
+        << "pre=" << c.pre << " text=" << c.text;
+    pres.insert(c.pre);
+  }
+  EXPECT_EQ(pres.size(), 7u);
+  EXPECT_TRUE(chunks("", PreTokenizer::kTekken).empty());
 }
 
-TEST(Gpt2Pretokenizer, SplitsLikeTheLlama3Regex) {
-  using V = std::vector<std::string>;
-  EXPECT_EQ(chunks("Hello world's 12345  foo!!\n\nbar", true),
-            (V{"Hello", " world", "'s", " ", "123", "45", " ", " foo", "!!\n\n", "bar"}));
-  EXPECT_EQ(chunks("DON'T", true), (V{"DON", "'T"}));
-  EXPECT_EQ(chunks("(hi) x  \n\n  y", true), (V{"(hi", ")", " x", "  \n\n", " ", " y"}));
+TEST(PreTokenizer, NamesAndDefaults) {
+  EXPECT_EQ(pre_tokenizer_from_name("").split, PreTokenizer::kGpt2);
+  EXPECT_EQ(pre_tokenizer_from_name("llama3").split, PreTokenizer::kLlama3);
+  EXPECT_TRUE(pre_tokenizer_from_name("llama-bpe").add_bos);
+  EXPECT_TRUE(pre_tokenizer_from_name("llama-bpe").ignore_merges);
+  EXPECT_TRUE(pre_tokenizer_from_name("tekken").ignore_merges);
+  EXPECT_FALSE(pre_tokenizer_from_name("qwen2").add_bos);
+  EXPECT_FALSE(pre_tokenizer_from_name("qwen2").ignore_merges);
+  EXPECT_EQ(pre_tokenizer_from_name("starcoder").split, PreTokenizer::kSmolLM);
+  expect_error([] { pre_tokenizer_from_name("bogus-bpe"); },
+               "pre-tokenizer 'bogus-bpe' (tokenizer.ggml.pre) is not supported; supported: gpt-2");
+  Vocab v = tiny_gpt2_vocab("bogus-bpe");
+  expect_error([&] { Tokenizer t(v); }, "pre-tokenizer 'bogus-bpe'");
+}
+
+// Invalid UTF-8 and long inputs: chunks still cover the text exactly, and
+// the matcher stays linear on long runs of one class.
+TEST(PreTokenizer, CoversInvalidBytesAndLongRuns) {
+  const std::string bad = "ab\xFF\xC3( \xE2\x98 end\x80 12";
+  const std::string spaces(50000, ' ');
+  const std::string upper(50000, 'A');
+  for (const char* pre : {"gpt-2", "llama-bpe", "qwen2", "smollm", "deepseek-llm", "tekken", "default"}) {
+    for (const std::string& text : {bad, spaces + "x", upper + "b", spaces + "\n"}) {
+      std::string joined;
+      for (const std::string& c : chunks(text, pre_tokenizer_from_name(pre).split)) {
+        EXPECT_FALSE(c.empty());
+        joined += c;
+      }
+      EXPECT_EQ(joined, text) << pre;
+    }
+  }
+  EXPECT_EQ(chunks(upper + "b", PreTokenizer::kTekken).size(), 1u);  // [Lu]*[Ll]+ takes it all
 }
 
 TEST(Gpt2Tokenizer, MergesByRank) {
@@ -368,7 +554,7 @@ TEST(Gpt2Tokenizer, MergesByRank) {
   EXPECT_EQ(tok.encode("hello world", false), (std::vector<int>{id("hello"), id(G + "world")}));
   EXPECT_EQ(tok.encode("1234", false), (std::vector<int>{id("123"), id("4")}));
   EXPECT_EQ(tok.encode("it's", false), (std::vector<int>{id("i"), id("t"), id("'s")}));
-  EXPECT_EQ(tok.encode("hi", true), (std::vector<int>{tok.bos(), id("h"), id("i")}));
+  EXPECT_EQ(tok.encode("hi", true), (std::vector<int>{id("h"), id("i")}));  // add_bos is false
   EXPECT_EQ(tok.decode(tok.encode("hello world", true)), "hello world");
   EXPECT_EQ(tok.decode(-1, tok.bos()), "");  // control token
 }
@@ -380,12 +566,84 @@ TEST(Gpt2Tokenizer, RoundTripsArbitraryBytes) {
       "hello world", "emoji 🙂🚀 and CJK 日本語", "invalid \xFF\xFE \xC3( \xE2\x98 end\x80",
       "  spaces\t\r\n\n tabs ", all_bytes, "1234567 numbers 3.14",
   };
-  for (const char* pre : {"", "llama-bpe"}) {
+  for (const char* pre : {"", "llama-bpe", "qwen2", "smollm", "deepseek-llm", "tekken", "default"}) {
     const Tokenizer tok(tiny_gpt2_vocab(pre));
     for (const std::string& text : texts) {
       EXPECT_EQ(tok.decode(tok.encode(text, false)), text) << "pre=" << pre << " text=" << text;
     }
   }
+}
+
+// llama.cpp's llama_tokenize: add_special adds BOS / EOS only as the vocab
+// says (tokenizer.ggml.add_bos_token / add_eos_token).
+TEST(Tokenizer, BosAndEosFollowTheVocab) {
+  Vocab g = tiny_gpt2_vocab();
+  const int eot = g.bos_id;
+  const std::vector<int> hi = Tokenizer(g).encode("hi", false);
+  ASSERT_EQ(hi.size(), 2u);
+  EXPECT_EQ(Tokenizer(g).encode("hi", true), hi);
+  g.add_bos = true;
+  EXPECT_EQ(Tokenizer(g).encode("hi", true), (std::vector<int>{eot, hi[0], hi[1]}));
+  EXPECT_EQ(Tokenizer(g).encode("hi", false), hi);
+  g.add_eos = true;
+  EXPECT_EQ(Tokenizer(g).encode("hi", true), (std::vector<int>{eot, hi[0], hi[1], eot}));
+  g.add_bos = false;
+  EXPECT_EQ(Tokenizer(g).encode("", true), (std::vector<int>{eot}));
+
+  Vocab spm = tok512_as_sentencepiece();
+  const std::vector<int> once = Tokenizer(spm).encode("Once", false);
+  EXPECT_EQ(Tokenizer(spm).encode("Once", true).front(), 1);
+  spm.add_bos = false;
+  EXPECT_EQ(Tokenizer(spm).encode("Once", true), once);
+
+  Vocab l2c = tok512();
+  EXPECT_EQ(Tokenizer(l2c).encode("Once", true).front(), 1);
+  l2c.add_bos = false;
+  EXPECT_NE(Tokenizer(l2c).encode("Once", true).front(), 1);
+}
+
+Vocab chat_gpt2_vocab() {
+  Vocab v = tiny_gpt2_vocab("qwen2");
+  for (const char* t : {"<|im_start|>", "<|im_end|>", "<|im_start|>x"}) {
+    v.tokens.push_back(t);
+    v.token_types.push_back(static_cast<int32_t>(TokenType::kControl));
+  }
+  v.tokens.push_back("<tool>");
+  v.token_types.push_back(static_cast<int32_t>(TokenType::kUserDefined));
+  return v;
+}
+
+TEST(Tokenizer, ParsesSpecialTokensInText) {
+  const Tokenizer tok(chat_gpt2_vocab());
+  const int start = tok.find_piece("<|im_start|>"), end = tok.find_piece("<|im_end|>");
+  const int start_x = tok.find_piece("<|im_start|>x"), tool = tok.find_piece("<tool>");
+  const auto text_ids = [&](const std::string& t) { return tok.encode(t, false); };
+  const auto cat = [](std::vector<std::vector<int>> parts) {
+    std::vector<int> out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+  };
+  const std::string prompt = "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n";
+  EXPECT_EQ(tok.encode(prompt, false, true),
+            cat({{start}, text_ids("user\nhello"), {end}, text_ids("\n"), {start}, text_ids("assistant\n")}));
+  // Without parse_special the markers are plain text, as user input must be.
+  const std::vector<int> plain = tok.encode(prompt, false);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), start), 0);
+  EXPECT_EQ(tok.decode(plain), prompt);
+  // Longer special tokens are cut out first (llama.cpp's order).
+  EXPECT_EQ(tok.encode("<|im_start|>xy", false, true), cat({{start_x}, text_ids("y")}));
+  // User-defined tokens are matched with or without parse_special.
+  EXPECT_EQ(tok.encode("a<tool>b", false), cat({text_ids("a"), {tool}, text_ids("b")}));
+  // Specials next to each other, at both ends.
+  EXPECT_EQ(tok.encode("<|im_end|><|im_end|>", false, true), (std::vector<int>{end, end}));
+
+  // SentencePiece: the dummy-prefix space comes back after each special.
+  const Tokenizer spm(tok512_as_sentencepiece());
+  EXPECT_EQ(spm.encode("<s>Once</s>", false, true),
+            cat({{1}, spm.encode("Once", false), {2}}));
+  EXPECT_EQ(spm.encode("Once<s>upon", true, true),
+            cat({spm.encode("Once", true), {1}, spm.encode("upon", false)}));
+  EXPECT_NE(spm.encode("<s>Once", false, false).front(), 1);
 }
 
 TEST(Gpt2Tokenizer, RejectsMalformedMerges) {

@@ -407,6 +407,7 @@ void add_bench(CLI::App& app) {
                                                   : "in-process cascade vs plaintext, and traffic");
     sub->add_option("-m,--model", a->model.model, "model (default: synthesized llama-100m)");
     sub->add_flag("--mmap", a->model.mmap, "keep weights mapped from the file (no huge-page copy)");
+    sub->add_flag("--keep-quantized", a->model.keep_quantized, "keep quantized weights quantized in memory");
     if (name == std::string("remote")) sub->description("node processes over gRPC + mutual TLS on loopback vs plaintext");
     sub->add_option("--prompt", a->prompt, "prefill tokens")->capture_default_str();
     sub->add_option("--decode", a->decode, "decode steps")->capture_default_str();

@@ -24,7 +24,10 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--preset", a->preset, "shape: " + presets)->capture_default_str();
   cmd->add_option("-o,--out", a->out, "output .gguf")->required();
   cmd->add_option("--tokenizer-from", a->tokenizer_from, "copy the tokenizer of this GGUF");
-  cmd->add_option("--type", a->type, "weight type: f32, f16, bf16, q8_0")->capture_default_str();
+  cmd->add_option("--type", a->type,
+                  "weight type: f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k, "
+                  "or q4_k_m (Q4_K with Q6_K where llama-quantize's Q4_K_M puts it)")
+      ->capture_default_str();
   cmd->add_option("--layers", a->layers, "override block count");
   cmd->add_option("--dim", a->dim, "override embedding width");
   cmd->add_option("--hidden", a->hidden, "override FFN width");
@@ -44,11 +47,15 @@ void add_synth(CLI::App& app) {
     if (a->vocab) s.vocab_size_if_no_tokenizer = a->vocab;
     if (!a->tokenizer_from.empty()) s.tokenizer_from = a->tokenizer_from;
     s.seed = a->seed;
-    if (a->type == "f32") s.weight_type = GgmlType::kF32;
-    else if (a->type == "f16") s.weight_type = GgmlType::kF16;
-    else if (a->type == "bf16") s.weight_type = GgmlType::kBF16;
-    else if (a->type == "q8_0") s.weight_type = GgmlType::kQ8_0;
-    else throw Error("--type must be f32, f16, bf16 or q8_0, got '" + a->type + "'");
+    if (a->type == "q4_k_m" || a->type == "Q4_K_M") {
+      s.weight_type = GgmlType::kQ4_K;
+      s.q4_k_m = true;
+    } else if (auto t = ggml_type_from_name(a->type)) {
+      s.weight_type = *t;
+    } else {
+      throw Error("--type must be f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k, q4_k, q5_k, q6_k "
+                  "or q4_k_m, got '" + a->type + "'");
+    }
     int last = -1;
     synthesize_gguf(s, a->out, [&last](uint64_t done, uint64_t total) {
       int pct = total ? (int)(100 * done / total) : 100;

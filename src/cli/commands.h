@@ -25,6 +25,7 @@ struct ModelOptions {
   std::string model;
   std::string tokenizer;
   bool mmap = false;  // keep weights mapped instead of copying them to huge pages
+  bool keep_quantized = false;  // LoadOptions::keep_quantized
 };
 void add_model_options(CLI::App* cmd, ModelOptions& o);
 // Loads the model, printing what it loaded and how long it took to stderr.

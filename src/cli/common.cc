@@ -14,13 +14,18 @@ void add_model_options(CLI::App* cmd, ModelOptions& o) {
   cmd->add_option("-z,--tokenizer", o.tokenizer,
                   "llama2.c tokenizer.bin (default: tokenizer.bin or tok<vocab>.bin beside the model)");
   cmd->add_flag("--mmap", o.mmap, "keep weights mapped from the file (no copy; slower decode)");
+  cmd->add_flag("--keep-quantized", o.keep_quantized,
+                "keep Q4_0..Q8_0 / Q2_K..Q6_K weights quantized in memory (less RAM; reference-speed kernels)");
 }
 
 LoadedModel load_with_progress(const ModelOptions& o, bool require_tokenizer) {
   auto t0 = std::chrono::steady_clock::now();
   fprintf(stderr, "loading %s ...\n", o.model.c_str());
   LoadedModel lm = load_model(
-      o.model, {.tokenizer_path = o.tokenizer, .require_tokenizer = require_tokenizer, .map_weights = o.mmap});
+      o.model, {.tokenizer_path = o.tokenizer,
+                .require_tokenizer = require_tokenizer,
+                .map_weights = o.mmap,
+                .keep_quantized = o.keep_quantized});
   const auto& c = lm.model.cfg;
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fprintf(stderr, "loaded %s: %s, %d blocks, d=%d, %d heads (%d kv), ffn %d, vocab %d, %.1fM params in %.2f s\n",

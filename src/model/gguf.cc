@@ -1,5 +1,6 @@
 #include "model/gguf.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <limits>
 
 #include "model/half.h"
+#include "model/quants.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 
@@ -22,11 +24,36 @@ constexpr uint64_t kMaxCount = uint64_t{1} << 24;
 constexpr int kMaxNesting = 8;
 constexpr uint64_t kDefaultAlignment = 32;
 
-bool is_block_type(GgmlType t) { return t == GgmlType::kQ8_0; }
+struct TypeInfo {
+  GgmlType type;
+  const char* name;  // lower case, as `cascade synth --type` takes it
+  int block;         // values per block
+  int bytes;         // bytes per block
+};
 
-bool is_supported_type(uint32_t t) {
-  return t == 0 || t == 1 || t == 8 || t == 30;
+constexpr TypeInfo kTypes[] = {
+    {GgmlType::kF32, "f32", 1, 4},        {GgmlType::kF16, "f16", 1, 2},
+    {GgmlType::kBF16, "bf16", 1, 2},      {GgmlType::kQ4_0, "q4_0", 32, 18},
+    {GgmlType::kQ4_1, "q4_1", 32, 20},    {GgmlType::kQ5_0, "q5_0", 32, 22},
+    {GgmlType::kQ5_1, "q5_1", 32, 24},    {GgmlType::kQ8_0, "q8_0", 32, 34},
+    {GgmlType::kQ2_K, "q2_k", 256, 84},   {GgmlType::kQ3_K, "q3_k", 256, 110},
+    {GgmlType::kQ4_K, "q4_k", 256, 144},  {GgmlType::kQ5_K, "q5_k", 256, 176},
+    {GgmlType::kQ6_K, "q6_k", 256, 210},
+};
+
+const TypeInfo* type_info(uint32_t t) {
+  for (const TypeInfo& i : kTypes)
+    if (static_cast<uint32_t>(i.type) == t) return &i;
+  return nullptr;
 }
+
+const TypeInfo& info(GgmlType t) {
+  const TypeInfo* i = type_info(static_cast<uint32_t>(t));
+  if (!i) throw Error("ggml type " + std::to_string(static_cast<uint32_t>(t)) + " is not supported");
+  return *i;
+}
+
+bool is_supported_type(uint32_t t) { return type_info(t) != nullptr; }
 
 // Size in bytes of a fixed-size value type; 0 for string/array/unknown.
 uint64_t scalar_size(GgufValueType t) {
@@ -79,13 +106,21 @@ std::string ggml_type_name(uint32_t type) {
   return "type " + std::to_string(type);
 }
 
+bool ggml_type_supported(uint32_t type) { return is_supported_type(type); }
+
+std::optional<GgmlType> ggml_type_from_name(const std::string& name) {
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const TypeInfo& i : kTypes)
+    if (lower == i.name) return i.type;
+  return std::nullopt;
+}
+
+int ggml_block_size(GgmlType type) { return info(type).block; }
+
 uint64_t ggml_nbytes(GgmlType type, uint64_t n) {
-  switch (type) {
-    case GgmlType::kF32: return n * 4;
-    case GgmlType::kF16: case GgmlType::kBF16: return n * 2;
-    case GgmlType::kQ8_0: return n / kQ8_0Block * kQ8_0BlockBytes;
-  }
-  return 0;
+  const TypeInfo& i = info(type);
+  return n / i.block * i.bytes;
 }
 
 void dequantize(GgmlType type, const void* src_v, uint64_t n, float* dst) {
@@ -100,14 +135,16 @@ void dequantize(GgmlType type, const void* src_v, uint64_t n, float* dst) {
     case GgmlType::kBF16:
       for (uint64_t i = 0; i < n; ++i) dst[i] = bf16_to_fp32(load<uint16_t>(src + 2 * i));
       return;
-    case GgmlType::kQ8_0:
-      for (uint64_t b = 0; b < n / kQ8_0Block; ++b) {
-        const uint8_t* blk = src + b * kQ8_0BlockBytes;
-        float d = fp16_to_fp32(load<uint16_t>(blk));
-        const auto* q = reinterpret_cast<const int8_t*>(blk + 2);
-        for (int j = 0; j < kQ8_0Block; ++j) dst[b * kQ8_0Block + j] = d * static_cast<float>(q[j]);
-      }
-      return;
+    case GgmlType::kQ4_0: return quants::dequantize_q4_0(src, n / 32, dst);
+    case GgmlType::kQ4_1: return quants::dequantize_q4_1(src, n / 32, dst);
+    case GgmlType::kQ5_0: return quants::dequantize_q5_0(src, n / 32, dst);
+    case GgmlType::kQ5_1: return quants::dequantize_q5_1(src, n / 32, dst);
+    case GgmlType::kQ8_0: return quants::dequantize_q8_0(src, n / 32, dst);
+    case GgmlType::kQ2_K: return quants::dequantize_q2_k(src, n / 256, dst);
+    case GgmlType::kQ3_K: return quants::dequantize_q3_k(src, n / 256, dst);
+    case GgmlType::kQ4_K: return quants::dequantize_q4_k(src, n / 256, dst);
+    case GgmlType::kQ5_K: return quants::dequantize_q5_k(src, n / 256, dst);
+    case GgmlType::kQ6_K: return quants::dequantize_q6_k(src, n / 256, dst);
   }
 }
 
@@ -129,21 +166,16 @@ void quantize(GgmlType type, const float* src, uint64_t n, void* dst_v) {
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
-    case GgmlType::kQ8_0:
-      // Same rounding as ggml's quantize_row_q8_0_ref: d = amax/127, q = round(x/d).
-      for (uint64_t b = 0; b < n / kQ8_0Block; ++b) {
-        const float* x = src + b * kQ8_0Block;
-        float amax = 0.0f;
-        for (int j = 0; j < kQ8_0Block; ++j) amax = std::max(amax, std::fabs(x[j]));
-        float d = amax / 127.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
-        uint8_t* blk = dst + b * kQ8_0BlockBytes;
-        uint16_t dh = fp32_to_fp16(d);
-        std::memcpy(blk, &dh, 2);
-        for (int j = 0; j < kQ8_0Block; ++j)
-          blk[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(x[j] * id)));
-      }
-      return;
+    case GgmlType::kQ4_0: return quants::quantize_q4_0(src, n / 32, dst);
+    case GgmlType::kQ4_1: return quants::quantize_q4_1(src, n / 32, dst);
+    case GgmlType::kQ5_0: return quants::quantize_q5_0(src, n / 32, dst);
+    case GgmlType::kQ5_1: return quants::quantize_q5_1(src, n / 32, dst);
+    case GgmlType::kQ8_0: return quants::quantize_q8_0(src, n / 32, dst);
+    case GgmlType::kQ2_K: return quants::quantize_q2_k(src, n / 256, dst);
+    case GgmlType::kQ3_K: return quants::quantize_q3_k(src, n / 256, dst);
+    case GgmlType::kQ4_K: return quants::quantize_q4_k(src, n / 256, dst);
+    case GgmlType::kQ5_K: return quants::quantize_q5_k(src, n / 256, dst);
+    case GgmlType::kQ6_K: return quants::quantize_q6_k(src, n / 256, dst);
   }
 }
 
@@ -407,13 +439,14 @@ class GgufParser {
     if (!is_supported_type(type)) {
       if (type < 40)
         fail("tensor '" + t.name + "' has type " + ggml_type_name(type) + " (" + std::to_string(type) +
-             "), which Cascade cannot load; use a model converted to F32, F16, BF16 or Q8_0");
+             "), which Cascade cannot load; use a model converted to F32, F16, BF16, Q4_0, Q4_1, Q5_0, "
+             "Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K");
       fail("has unknown tensor type " + std::to_string(type) + of + "; the file is corrupt");
     }
     t.type = static_cast<GgmlType>(type);
-    if (is_block_type(t.type) && t.ne[0] % kQ8_0Block != 0)
-      fail("tensor '" + t.name + "' is Q8_0 but its row length " + std::to_string(t.ne[0]) +
-           " is not a multiple of 32; the file is corrupt");
+    if (const int block = info(t.type).block; t.ne[0] % block != 0)
+      fail("tensor '" + t.name + "' is " + ggml_type_name(type) + " but its row length " +
+           std::to_string(t.ne[0]) + " is not a multiple of " + std::to_string(block) + "; the file is corrupt");
     t.offset = u64("the data offset" + of);
     if (t.offset % f_.alignment_ != 0)
       fail("tensor '" + t.name + "' data offset " + std::to_string(t.offset) +
@@ -573,8 +606,10 @@ void GgufWriter::check_new_tensor(const std::string& name, const std::vector<uin
   uint64_t n = 1;
   for (uint64_t d : ne)
     if (__builtin_mul_overflow(n, d, &n)) throw Error("GgufWriter: tensor '" + name + "' is too large");
-  if (type == GgmlType::kQ8_0 && ne[0] % kQ8_0Block != 0)
-    throw Error("GgufWriter: Q8_0 tensor '" + name + "' needs a row length that is a multiple of 32, got " +
+  const int block = info(type).block;
+  if (ne[0] % block != 0)
+    throw Error("GgufWriter: " + ggml_type_name(static_cast<uint32_t>(type)) + " tensor '" + name +
+                "' needs a row length that is a multiple of " + std::to_string(block) + ", got " +
                 std::to_string(ne[0]));
   *n_elements = n;
 }
@@ -726,7 +761,7 @@ void GgufWriter::write_to(const std::string& tmp, const Progress& progress) cons
       o.bytes(t.raw.data(), t.raw.size());
       done += t.n_bytes;
     } else {
-      // Whole rows per chunk (~4 MB of fp32) so Q8_0 blocks never straddle chunks.
+      // Whole rows per chunk (~4 MB of fp32) so blocks never straddle chunks.
       uint64_t row = t.ne[0] ? t.ne[0] : 1;
       uint64_t rows = std::max<uint64_t>(1, (uint64_t{1} << 20) / row);
       for (uint64_t begin = 0; begin < t.n_elements; begin += rows * row) {

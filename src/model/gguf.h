@@ -29,11 +29,25 @@ enum class GgufValueType : uint32_t {
   kBool = 7, kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
 };
 
-// The ggml tensor types Cascade loads; numbering is fixed by ggml.
-enum class GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ8_0 = 8, kBF16 = 30 };
+// The ggml tensor types Cascade loads; numbering is fixed by ggml. The block
+// formats are described in quants.h.
+enum class GgmlType : uint32_t {
+  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8,
+  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kBF16 = 30,
+};
 
-// Name of a ggml type number, including ones Cascade cannot load ("Q4_K").
+// Name of a ggml type number, including ones Cascade cannot load ("IQ4_XS").
 std::string ggml_type_name(uint32_t type);
+
+// Whether Cascade loads ggml type number `type`.
+bool ggml_type_supported(uint32_t type);
+
+// The supported type called `name` ("q4_k", "Q4_K", "f32"...), if any.
+std::optional<GgmlType> ggml_type_from_name(const std::string& name);
+
+// Values per block: 1 for F32/F16/BF16, 32 for Q4_0..Q8_0, 256 for K-quants.
+// A tensor's row length (ne[0]) must be a multiple of it.
+int ggml_block_size(GgmlType type);
 
 // Q8_0: blocks of 32 values, each an fp16 scale d followed by 32 int8 q;
 // value = d * q.
@@ -46,7 +60,8 @@ uint64_t ggml_nbytes(GgmlType type, uint64_t n);
 
 // Converts n elements of `type` at src to fp32.
 void dequantize(GgmlType type, const void* src, uint64_t n, float* dst);
-// Converts n fp32 values to `type` (n a multiple of 32 for Q8_0), as ggml does.
+// Converts n fp32 values to `type` (n a whole number of blocks); see
+// quants.h for how each block type is encoded.
 void quantize(GgmlType type, const float* src, uint64_t n, void* dst);
 
 // One metadata value. Scalars live in the matching field (all integers in
@@ -170,7 +185,7 @@ class GgufWriter {
 
   // `ne` in GGUF order (ne[0] innermost), 1..4 dims. The fp32 data is
   // converted to `type` when written. Throws Error on a duplicate name, a bad
-  // shape, or a Q8_0 tensor whose ne[0] is not a multiple of 32.
+  // shape, or a block-type tensor whose ne[0] is not a multiple of its block.
   void add_tensor(const std::string& name, std::vector<uint64_t> ne, std::vector<float> data,
                   GgmlType type = GgmlType::kF32);
   void add_tensor(const std::string& name, std::vector<uint64_t> ne, GgmlType type, Source source);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 
+#include "tokenizer/pretokenizer.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
 #include "util/sha256.h"
@@ -64,9 +65,19 @@ bool load_gguf_vocab(const GgufFile& f, Vocab& v) {
   v.bos_id = id("tokenizer.ggml.bos_token_id");
   v.eos_id = id("tokenizer.ggml.eos_token_id");
   v.unk_id = id("tokenizer.ggml.unknown_token_id");
-  // Defaults follow the original tokenizers: SentencePiece Llama adds BOS
-  // and the " " dummy prefix; GPT-2 adds neither.
-  v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", sp);
+  // Defaults are llama.cpp's: SentencePiece adds BOS and the " " dummy
+  // prefix; BPE adds BOS only for the pre-tokenizers that imply it (Llama 3,
+  // tekken). The pre-tokenizer must be one Cascade implements.
+  bool bpe_bos = false;
+  if (!sp) {
+    try {
+      bpe_bos = pre_tokenizer_from_name(v.pre).add_bos;
+    } catch (const Error& e) {
+      fail(std::string(e.what()).substr(std::string("tokenizer: ").size()));
+    }
+  }
+  v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", sp || bpe_bos);
+  v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
   v.add_space_prefix = f.get_bool("tokenizer.ggml.add_space_prefix", sp);
   for (const auto& t : v.tokens) v.max_token_length = std::max<int>(v.max_token_length, t.size());
   return true;
@@ -76,7 +87,7 @@ namespace {
 
 class Loader {
  public:
-  Loader(const GgufFile& f, Model& m) : f_(f), m_(m) {}
+  Loader(const GgufFile& f, Model& m, bool keep_quantized) : f_(f), m_(m), keep_quantized_(keep_quantized) {}
 
   [[noreturn]] void fail(const std::string& msg) const {
     throw Error("GGUF model '" + f_.path() + "' " + msg);
@@ -86,6 +97,17 @@ class Loader {
   int int_key(const std::string& key, int def) const { return clamp(f_.get_u32(key, static_cast<uint32_t>(def))); }
   static int clamp(uint32_t v) { return static_cast<int>(std::min<uint32_t>(v, INT_MAX)); }
 
+  void tensor_shape_ok(const GgufTensor& t, const std::string& name, const std::vector<uint64_t>& ne) const {
+    bool same = t.n_dims == static_cast<int>(ne.size());
+    for (size_t d = 0; same && d < ne.size(); ++d) same = t.ne[d] == ne[d];
+    if (!same) {
+      std::string want = "[";
+      for (size_t d = 0; d < ne.size(); ++d) want += (d ? ", " : "") + std::to_string(ne[d]);
+      fail("tensor '" + name + "' has shape " + t.shape_string() + " but the hyper-parameters need " +
+           want + "]; the file is corrupt or mis-converted");
+    }
+  }
+
   // The tensor `name` with GGUF shape `ne`, as fp32. Null when absent and
   // not required.
   const float* tensor(const std::string& name, std::vector<uint64_t> ne, bool required = true) {
@@ -94,20 +116,26 @@ class Loader {
       if (required) fail("is missing tensor '" + name + "'; the file is incomplete or not a supported model");
       return nullptr;
     }
-    bool same = t->n_dims == static_cast<int>(ne.size());
-    for (size_t d = 0; same && d < ne.size(); ++d) same = t->ne[d] == ne[d];
-    if (!same) {
-      std::string want = "[";
-      for (size_t d = 0; d < ne.size(); ++d) want += (d ? ", " : "") + std::to_string(ne[d]);
-      fail("tensor '" + name + "' has shape " + t->shape_string() + " but the hyper-parameters need " +
-           want + "]; the file is corrupt or mis-converted");
-    }
+    tensor_shape_ok(*t, name, ne);
     // F32 used in place when float-aligned (always, with GGUF's alignment >= 4).
     if (t->type == GgmlType::kF32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0)
       return reinterpret_cast<const float*>(t->data);
     std::vector<float> buf(t->n_elements);
     dequantize(t->type, t->data, t->n_elements, buf.data());
     return m_.own(std::move(buf));
+  }
+
+  // A weight matrix `name` of GGUF shape ne = {in, out}: fp32 as tensor()
+  // gives it, or, when keeping quantized and the tensor is block-quantized,
+  // null with *q set to a view of its rows in the mapped file.
+  const float* matrix(const std::string& name, std::vector<uint64_t> ne, QuantMatrix* q, bool required = true) {
+    const GgufTensor* t = f_.find_tensor(name);
+    if (!keep_quantized_ || !t || ggml_block_size(t->type) == 1) return tensor(name, std::move(ne), required);
+    tensor_shape_ok(*t, name, ne);
+    q->type = static_cast<uint32_t>(t->type);
+    q->data = t->data;
+    q->row_bytes = ggml_nbytes(t->type, t->ne[0]);
+    return nullptr;
   }
 
   void load(bool require_tokenizer, Vocab& vocab) {
@@ -194,27 +222,30 @@ class Loader {
     rope_scaling(a);
 
     uint64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim, V = c.vocab_size;
-    m_.token_embd = tensor("token_embd.weight", {d, V});
+    m_.token_embd = matrix("token_embd.weight", {d, V}, &m_.token_embd_q);
     m_.out_norm = tensor("output_norm.weight", {d});
-    m_.lm_head = tensor("output.weight", {d, V}, false);
-    if (!m_.lm_head) m_.lm_head = m_.token_embd;  // tied classifier
+    m_.lm_head = matrix("output.weight", {d, V}, &m_.lm_head_q, false);
+    if (!m_.lm_head && !m_.lm_head_q) {  // tied classifier
+      m_.lm_head = m_.token_embd;
+      m_.lm_head_q = m_.token_embd_q;
+    }
     m_.layers.resize(c.n_layers);
     bool need_bias = arch == "qwen2";
     for (int i = 0; i < c.n_layers; ++i) {
       std::string b = "blk." + std::to_string(i) + ".";
       LayerWeights& l = m_.layers[i];
       l.attn_norm = tensor(b + "attn_norm.weight", {d});
-      l.wq = tensor(b + "attn_q.weight", {d, q});
-      l.wk = tensor(b + "attn_k.weight", {d, kv});
-      l.wv = tensor(b + "attn_v.weight", {d, kv});
+      l.wq = matrix(b + "attn_q.weight", {d, q}, &l.wq_q);
+      l.wk = matrix(b + "attn_k.weight", {d, kv}, &l.wk_q);
+      l.wv = matrix(b + "attn_v.weight", {d, kv}, &l.wv_q);
       l.bq = tensor(b + "attn_q.bias", {q}, need_bias);
       l.bk = tensor(b + "attn_k.bias", {kv}, need_bias);
       l.bv = tensor(b + "attn_v.bias", {kv}, need_bias);
-      l.wo = tensor(b + "attn_output.weight", {q, d});
+      l.wo = matrix(b + "attn_output.weight", {q, d}, &l.wo_q);
       l.ffn_norm = tensor(b + "ffn_norm.weight", {d});
-      l.w_gate = tensor(b + "ffn_gate.weight", {d, h});
-      l.w_up = tensor(b + "ffn_up.weight", {d, h});
-      l.w_down = tensor(b + "ffn_down.weight", {h, d});
+      l.w_gate = matrix(b + "ffn_gate.weight", {d, h}, &l.w_gate_q);
+      l.w_up = matrix(b + "ffn_up.weight", {d, h}, &l.w_up_q);
+      l.w_down = matrix(b + "ffn_down.weight", {h, d}, &l.w_down_q);
     }
   }
 
@@ -237,12 +268,15 @@ class Loader {
            std::to_string(c.n_heads) + "; the file is corrupt");
 
     uint64_t d = c.dim, h = c.hidden_dim, V = c.vocab_size, T = c.context_length;
-    m_.token_embd = tensor("token_embd.weight", {d, V});
+    m_.token_embd = matrix("token_embd.weight", {d, V}, &m_.token_embd_q);
     m_.pos_embd = tensor("position_embd.weight", {d, T});
     m_.out_norm = tensor("output_norm.weight", {d});
     m_.out_norm_b = tensor("output_norm.bias", {d});
-    m_.lm_head = tensor("output.weight", {d, V}, false);
-    if (!m_.lm_head) m_.lm_head = m_.token_embd;
+    m_.lm_head = matrix("output.weight", {d, V}, &m_.lm_head_q, false);
+    if (!m_.lm_head && !m_.lm_head_q) {
+      m_.lm_head = m_.token_embd;
+      m_.lm_head_q = m_.token_embd_q;
+    }
     m_.layers.resize(c.n_layers);
     for (int i = 0; i < c.n_layers; ++i) {
       std::string b = "blk." + std::to_string(i) + ".";
@@ -250,38 +284,47 @@ class Loader {
       l.attn_norm = tensor(b + "attn_norm.weight", {d});
       l.attn_norm_b = tensor(b + "attn_norm.bias", {d});
       // Fused [3d][d]: rows 0..d-1 are Q, then K, then V.
-      const float* qkv = tensor(b + "attn_qkv.weight", {d, 3 * d});
-      l.wq = qkv;
-      l.wk = qkv + d * d;
-      l.wv = qkv + 2 * d * d;
+      QuantMatrix qkv_q;
+      const float* qkv = matrix(b + "attn_qkv.weight", {d, 3 * d}, &qkv_q);
+      if (qkv) {
+        l.wq = qkv;
+        l.wk = qkv + d * d;
+        l.wv = qkv + 2 * d * d;
+      } else {
+        l.wq_q = l.wk_q = l.wv_q = qkv_q;
+        l.wk_q.data = qkv_q.row(d);
+        l.wv_q.data = qkv_q.row(2 * d);
+      }
       const float* qkv_b = tensor(b + "attn_qkv.bias", {3 * d});
       l.bq = qkv_b;
       l.bk = qkv_b + d;
       l.bv = qkv_b + 2 * d;
-      l.wo = tensor(b + "attn_output.weight", {d, d});
+      l.wo = matrix(b + "attn_output.weight", {d, d}, &l.wo_q);
       l.bo = tensor(b + "attn_output.bias", {d});
       l.ffn_norm = tensor(b + "ffn_norm.weight", {d});
       l.ffn_norm_b = tensor(b + "ffn_norm.bias", {d});
-      l.w_up = tensor(b + "ffn_up.weight", {d, h});
+      l.w_up = matrix(b + "ffn_up.weight", {d, h}, &l.w_up_q);
       l.b_up = tensor(b + "ffn_up.bias", {h});
-      l.w_down = tensor(b + "ffn_down.weight", {h, d});
+      l.w_down = matrix(b + "ffn_down.weight", {h, d}, &l.w_down_q);
       l.b_down = tensor(b + "ffn_down.bias", {d});
     }
   }
 
   const GgufFile& f_;
   Model& m_;
+  bool keep_quantized_;
 };
 
 }  // namespace
 
-void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer) {
+void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer,
+                     bool keep_quantized) {
   GgufFile f = GgufFile::open(path);
   // Build into locals so that a failed load leaves the caller's objects untouched.
   Model m;
   Vocab v;
   m.file = f.file();
-  Loader(f, m).load(require_tokenizer, v);
+  Loader(f, m, keep_quantized).load(require_tokenizer, v);
   m.file_sha256 = sha256_hex(f.file()->data(), f.file()->size());
   out = std::move(m);
   vocab = std::move(v);

@@ -4,8 +4,9 @@
 // converter permutes Q/K rows for adjacent-pair RoPE), "qwen2" (kNeoX, with
 // attn_q/k/v biases) and "gpt2" (kNone; fused attn_qkv split into wq/wk/wv).
 // Every tensor's shape is checked against the hyper-parameters. F32 tensors
-// point into the memory map (kept alive in Model::file); F16, BF16 and Q8_0
-// are dequantized into Model::own().
+// point into the memory map (kept alive in Model::file); F16, BF16 and the
+// block-quantized types (Q4_0..Q8_0, Q2_K..Q6_K; mixed freely) are
+// dequantized into Model::own() at load, so memory holds fp32.
 //
 // Llama-3 RoPE scaling comes from `<arch>.rope.scaling.{type,factor,
 // low_freq_factor,high_freq_factor,original_context_length}`. llama.cpp
@@ -28,7 +29,10 @@ namespace cascade {
 // malformed file, unsupported architecture, missing or mis-shaped tensor, or,
 // when require_tokenizer is true, missing tokenizer metadata. When it is
 // false and the file has no tokenizer, `vocab` is left with no tokens.
-void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer = true);
+// With keep_quantized, block-quantized weight matrices (and the embedding)
+// stay in the mapped file as QuantMatrix views instead of being expanded.
+void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer = true,
+                     bool keep_quantized = false);
 
 // The tokenizer part alone: fills `vocab` from tokenizer.ggml.* keys.
 // Returns false when the file has no tokenizer.ggml.tokens.

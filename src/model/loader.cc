@@ -37,7 +37,7 @@ LoadedModel load_model(const std::string& path, const LoadOptions& opts) {
   LoadedModel out;
   if (std::memcmp(magic, "GGUF", 4) == 0) {
     Vocab v;
-    load_gguf_model(path, out.model, v, opts.require_tokenizer);
+    load_gguf_model(path, out.model, v, opts.require_tokenizer, opts.keep_quantized);
     if (!v.tokens.empty()) out.vocab = std::move(v);
     if (!opts.map_weights) {
       out.model.copy_weights_to_huge_pages();

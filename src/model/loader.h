@@ -18,6 +18,10 @@ struct LoadOptions {
   // Keep F32 weights mapped from the file (shared between processes, no
   // copy) instead of copying them into huge pages (faster decode).
   bool map_weights = true;
+  // Keep block-quantized GGUF matrices (Q4_0..Q8_0, Q2_K..Q6_K) in the file's
+  // format in memory, mapped, and dequantize them inside the matrix products
+  // (engine/quant_matmul.h) instead of expanding them to fp32 at load.
+  bool keep_quantized = false;
 };
 
 struct LoadedModel {

@@ -63,7 +63,15 @@ void Model::copy_weights_to_huge_pages() {
     dst += (n * sizeof(float) + 63) & ~size_t(63);
   }
   if (tied) lm_head = token_embd;
-  file.reset();  // every weight is ours now
+  if (!has_quantized()) file.reset();  // every weight is ours now (quantized ones stay mapped)
+}
+
+bool Model::has_quantized() const {
+  if (token_embd_q || lm_head_q) return true;
+  for (const auto& w : layers)
+    for (const QuantMatrix* q : {&w.wq_q, &w.wk_q, &w.wv_q, &w.wo_q, &w.w_gate_q, &w.w_up_q, &w.w_down_q})
+      if (*q) return true;
+  return false;
 }
 
 void Model::pack_weights() {
@@ -98,7 +106,8 @@ int64_t Model::n_params() const {
   int64_t d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim;
   int64_t per_layer = d * q + 2 * d * kv + q * d + (c.arch == Arch::kLlama ? 3 : 2) * d * h;
   int64_t n = static_cast<int64_t>(c.vocab_size) * d + c.n_layers * per_layer;
-  if (lm_head && lm_head != token_embd) n += static_cast<int64_t>(c.vocab_size) * d;
+  if ((lm_head && lm_head != token_embd) || (lm_head_q && lm_head_q.data != token_embd_q.data))
+    n += static_cast<int64_t>(c.vocab_size) * d;
   if (pos_embd) n += static_cast<int64_t>(c.context_length) * d;
   return n;
 }
@@ -132,23 +141,26 @@ void validate_weights(const Model& m) {
   auto need = [](const void* p, const std::string& what) {
     if (!p) throw Error("model is missing tensor " + what);
   };
-  need(m.token_embd, "token embedding");
+  auto either = [](const float* f, const QuantMatrix& q) -> const void* {
+    return f ? static_cast<const void*>(f) : q.data;
+  };
+  need(either(m.token_embd, m.token_embd_q), "token embedding");
   need(m.out_norm, "output norm");
-  need(m.lm_head, "output (LM head)");
+  need(either(m.lm_head, m.lm_head_q), "output (LM head)");
   if (m.cfg.arch == Arch::kGPT2) need(m.pos_embd, "position embedding");
   check(static_cast<int>(m.layers.size()) == m.cfg.n_layers, "model has wrong number of layers");
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& l = m.layers[i];
     std::string b = "of block " + std::to_string(i) + ": ";
     need(l.attn_norm, b + "attn_norm");
-    need(l.wq, b + "attn_q");
-    need(l.wk, b + "attn_k");
-    need(l.wv, b + "attn_v");
-    need(l.wo, b + "attn_output");
+    need(either(l.wq, l.wq_q), b + "attn_q");
+    need(either(l.wk, l.wk_q), b + "attn_k");
+    need(either(l.wv, l.wv_q), b + "attn_v");
+    need(either(l.wo, l.wo_q), b + "attn_output");
     need(l.ffn_norm, b + "ffn_norm");
-    need(l.w_up, b + "ffn_up");
-    need(l.w_down, b + "ffn_down");
-    if (m.cfg.arch == Arch::kLlama) need(l.w_gate, b + "ffn_gate");
+    need(either(l.w_up, l.w_up_q), b + "ffn_up");
+    need(either(l.w_down, l.w_down_q), b + "ffn_down");
+    if (m.cfg.arch == Arch::kLlama) need(either(l.w_gate, l.w_gate_q), b + "ffn_gate");
     if (m.cfg.arch == Arch::kGPT2) {
       need(l.attn_norm_b, b + "attn_norm bias");
       need(l.ffn_norm_b, b + "ffn_norm bias");

@@ -4,7 +4,9 @@
 // engine and node reads it. Weights are fp32, row-major, and every matrix is
 // stored [out][in], so a projection is y = W·x (GGUF's ne[0] is the inner,
 // `in`, dimension; llama2.c stores the same layout). F32 tensors point into
-// the memory-mapped file; other types are dequantized into `owned`.
+// the memory-mapped file; other types are dequantized into `owned`, or, for
+// block-quantized matrices loaded with keep_quantized, stay in the mapped
+// file as QuantMatrix views.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +54,18 @@ struct ModelConfig {
   int kv_dim() const { return n_kv_heads * head_dim; }
 };
 
+// A weight matrix kept in a ggml block format (quants.h) instead of fp32,
+// when a model is loaded with LoadOptions::keep_quantized: `rows` rows of
+// `row_bytes` bytes each (whole blocks), row r at data + r * row_bytes. The
+// matching fp32 pointer is then null; engine/quant_matmul.h computes with it.
+struct QuantMatrix {
+  uint32_t type = 0;  // GgmlType value
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+  explicit operator bool() const { return data != nullptr; }
+  const uint8_t* row(int64_t r) const { return data + r * row_bytes; }
+};
+
 // One transformer block. Pointers are fp32 and null when absent (biases of a
 // Llama model, for instance). Shapes in [out][in] order.
 struct LayerWeights {
@@ -76,6 +90,8 @@ struct LayerWeights {
   // by Model::pack_weights; null when not packed.
   const float *wq_panels = nullptr, *wk_panels = nullptr, *wv_panels = nullptr, *wo_panels = nullptr;
   const float *w_gate_panels = nullptr, *w_up_panels = nullptr, *w_down_panels = nullptr;
+  // The matrices above kept quantized (their fp32 pointer is then null).
+  QuantMatrix wq_q, wk_q, wv_q, wo_q, w_gate_q, w_up_q, w_down_q;
 };
 
 struct Model {
@@ -86,6 +102,8 @@ struct Model {
   const float* out_norm = nullptr;    // [dim]
   const float* out_norm_b = nullptr;  // [dim] (LayerNorm only)
   const float* lm_head = nullptr;     // [vocab][dim]; == token_embd when tied
+  // Embedding and LM head kept quantized (the fp32 pointer is then null).
+  QuantMatrix token_embd_q, lm_head_q;
 
   // SHA-256 of the model file, hex; nodes use it to agree on the model.
   std::string file_sha256;
@@ -108,7 +126,11 @@ struct Model {
   // mapping. Decode streams all weights per token, and 2 MiB pages spare it
   // the TLB misses of the page cache's 4 KiB pages (measured: GEMV read
   // bandwidth +8..30% on this machine). Costs a copy of the weights in RAM.
+  // Quantized matrices are not copied; the mapping is kept for them.
   void copy_weights_to_huge_pages();
+
+  // Whether any matrix is kept quantized (QuantMatrix views into `file`).
+  bool has_quantized() const;
 
   // Packs every block matrix whose output count is a multiple of kPanel
   // into panels for the prefill GEMM (the *_panels pointers), in one more

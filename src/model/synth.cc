@@ -112,9 +112,35 @@ void validate_spec(const SynthSpec& s, int vocab_size) {
   c.rope_theta = s.rope_theta;
   validate_config(c);
   check(s.dim % s.n_heads == 0, "synth: dim must be a multiple of n_heads");
-  if (s.weight_type == GgmlType::kQ8_0)
-    check(s.dim % kQ8_0Block == 0 && s.hidden_dim % kQ8_0Block == 0,
-          "synth: Q8_0 weights need dim and hidden_dim to be multiples of 32");
+  check(!s.q4_k_m || s.weight_type == GgmlType::kQ4_K, "synth: the Q4_K_M mix needs weight type Q4_K");
+  const int block = std::min(ggml_block_size(s.weight_type), 32);  // K-quants fall back to 32-blocks
+  const std::string type = ggml_type_name(static_cast<uint32_t>(s.weight_type));
+  check(s.dim % block == 0 && s.hidden_dim % block == 0,
+        "synth: " + type + " weights need dim and hidden_dim to be multiples of " + std::to_string(block));
+}
+
+// llama.cpp's use_more_bits(): the layers Q4_K_M gives Q6_K attn_v / ffn_down.
+bool use_more_bits(int layer, int n_layers) {
+  return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+// The type a weight matrix with rows of ne0 values gets (see SynthSpec).
+GgmlType matrix_type(const SynthSpec& s, const std::string& name, uint64_t ne0) {
+  GgmlType t = s.weight_type;
+  if (s.q4_k_m) {
+    const bool more = name == "output.weight" ||
+                      ((name.find("attn_v.") != std::string::npos || name.find("ffn_down.") != std::string::npos) &&
+                       use_more_bits(std::stoi(name.substr(4)), s.n_layers));
+    if (more) t = GgmlType::kQ6_K;
+  }
+  if (ne0 % ggml_block_size(t) == 0) return t;
+  switch (t) {
+    case GgmlType::kQ2_K: case GgmlType::kQ3_K: return GgmlType::kQ4_0;
+    case GgmlType::kQ4_K: return GgmlType::kQ5_0;
+    case GgmlType::kQ5_K: return GgmlType::kQ5_1;
+    case GgmlType::kQ6_K: return GgmlType::kQ8_0;
+    default: return t;  // validate_spec has ruled this out
+  }
 }
 
 int copy_tokenizer(const std::string& from, GgufWriter& w) {
@@ -167,39 +193,45 @@ SynthSpec synth_preset(const std::string& name) {
 std::vector<SynthTensor> synth_tensor_list(const SynthSpec& s, int vocab_size) {
   uint64_t d = s.dim, h = s.hidden_dim, V = vocab_size, T = s.context_length;
   uint64_t hd = s.dim / s.n_heads, q = s.n_heads * hd, kv = s.n_kv_heads * hd;
-  GgmlType wt = s.weight_type, f32 = GgmlType::kF32;
+  GgmlType f32 = GgmlType::kF32;
   std::vector<SynthTensor> t;
+  const GgmlType wt = s.weight_type;
+  // A weight matrix's final type depends on its name and row length.
+  const auto push = [&](SynthTensor x) {
+    if (x.type == wt) x.type = matrix_type(s, x.name, x.ne[0]);
+    t.push_back(std::move(x));
+  };
   bool gpt2 = s.arch == Arch::kGPT2;
-  t.push_back({"token_embd.weight", {d, V}, wt});
-  if (gpt2) t.push_back({"position_embd.weight", {d, T}, f32});
-  t.push_back({"output_norm.weight", {d}, f32});
-  if (gpt2) t.push_back({"output_norm.bias", {d}, f32});
-  if (!s.tied_embeddings) t.push_back({"output.weight", {d, V}, wt});
+  push({"token_embd.weight", {d, V}, wt});
+  if (gpt2) push({"position_embd.weight", {d, T}, f32});
+  push({"output_norm.weight", {d}, f32});
+  if (gpt2) push({"output_norm.bias", {d}, f32});
+  if (!s.tied_embeddings) push({"output.weight", {d, V}, wt});
   for (int i = 0; i < s.n_layers; ++i) {
     std::string b = "blk." + std::to_string(i) + ".";
     if (gpt2) {
-      t.push_back({b + "attn_norm.weight", {d}, f32});
-      t.push_back({b + "attn_norm.bias", {d}, f32});
-      t.push_back({b + "attn_qkv.weight", {d, 3 * d}, wt});
-      t.push_back({b + "attn_qkv.bias", {3 * d}, f32});
-      t.push_back({b + "attn_output.weight", {d, d}, wt});
-      t.push_back({b + "attn_output.bias", {d}, f32});
-      t.push_back({b + "ffn_norm.weight", {d}, f32});
-      t.push_back({b + "ffn_norm.bias", {d}, f32});
-      t.push_back({b + "ffn_up.weight", {d, h}, wt});
-      t.push_back({b + "ffn_up.bias", {h}, f32});
-      t.push_back({b + "ffn_down.weight", {h, d}, wt});
-      t.push_back({b + "ffn_down.bias", {d}, f32});
+      push({b + "attn_norm.weight", {d}, f32});
+      push({b + "attn_norm.bias", {d}, f32});
+      push({b + "attn_qkv.weight", {d, 3 * d}, wt});
+      push({b + "attn_qkv.bias", {3 * d}, f32});
+      push({b + "attn_output.weight", {d, d}, wt});
+      push({b + "attn_output.bias", {d}, f32});
+      push({b + "ffn_norm.weight", {d}, f32});
+      push({b + "ffn_norm.bias", {d}, f32});
+      push({b + "ffn_up.weight", {d, h}, wt});
+      push({b + "ffn_up.bias", {h}, f32});
+      push({b + "ffn_down.weight", {h, d}, wt});
+      push({b + "ffn_down.bias", {d}, f32});
     } else {
-      t.push_back({b + "attn_norm.weight", {d}, f32});
-      t.push_back({b + "attn_q.weight", {d, q}, wt});
-      t.push_back({b + "attn_k.weight", {d, kv}, wt});
-      t.push_back({b + "attn_v.weight", {d, kv}, wt});
-      t.push_back({b + "attn_output.weight", {q, d}, wt});
-      t.push_back({b + "ffn_norm.weight", {d}, f32});
-      t.push_back({b + "ffn_gate.weight", {d, h}, wt});
-      t.push_back({b + "ffn_up.weight", {d, h}, wt});
-      t.push_back({b + "ffn_down.weight", {h, d}, wt});
+      push({b + "attn_norm.weight", {d}, f32});
+      push({b + "attn_q.weight", {d, q}, wt});
+      push({b + "attn_k.weight", {d, kv}, wt});
+      push({b + "attn_v.weight", {d, kv}, wt});
+      push({b + "attn_output.weight", {q, d}, wt});
+      push({b + "ffn_norm.weight", {d}, f32});
+      push({b + "ffn_gate.weight", {d, h}, wt});
+      push({b + "ffn_up.weight", {d, h}, wt});
+      push({b + "ffn_down.weight", {h, d}, wt});
     }
   }
   return t;

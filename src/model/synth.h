@@ -42,9 +42,15 @@ struct SynthSpec {
   // then its token count. Empty: generate a vocab of vocab_size_if_no_tokenizer.
   std::string tokenizer_from;
   int vocab_size_if_no_tokenizer = 320;
-  // Type of the 2-D weight matrices (F32, F16, BF16 or Q8_0); norms, biases
-  // and position embeddings are always F32, as llama.cpp writes them.
+  // Type of the 2-D weight matrices (any type gguf.h lists); norms, biases
+  // and position embeddings are always F32, as llama.cpp writes them. A
+  // K-quant matrix whose rows are not a multiple of 256 falls back as
+  // llama-quantize does: Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1,
+  // Q6_K -> Q8_0.
   GgmlType weight_type = GgmlType::kF32;
+  // llama-quantize's Q4_K_M mix on top of weight_type Q4_K: output.weight,
+  // and attn_v / ffn_down of the layers its use_more_bits() picks, are Q6_K.
+  bool q4_k_m = false;
   bool tied_embeddings = false;  // omit output.weight
   std::string name = "cascade-synth";
 };

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstdint>
 #include <queue>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
+#include "tokenizer/pretokenizer.h"
 #include "util/error.h"
 
 namespace cascade {
@@ -91,147 +91,6 @@ int parse_byte_piece(const std::string& p) {
 std::string byte_piece(int byte) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   return std::string("<0x") + kHex[byte >> 4] + kHex[byte & 15] + ">";
-}
-
-// ---------------------------------------------------------------------------
-// Character classes for the GPT-2 / Llama-3 pre-tokenizers (approximate; see
-// tokenizer.h).
-
-enum class CharClass { kLetter, kDigit, kSpace, kOther };
-
-bool in(uint32_t cp, uint32_t lo, uint32_t hi) { return cp >= lo && cp <= hi; }
-
-bool is_unicode_space(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         in(cp, 0x2000, 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
-}
-
-bool is_unicode_digit(uint32_t cp) {
-  return in(cp, '0', '9') || cp == 0xB2 || cp == 0xB3 || cp == 0xB9 || in(cp, 0xBC, 0xBE) ||
-         in(cp, 0x660, 0x669) || in(cp, 0x6F0, 0x6F9) || in(cp, 0x966, 0x96F) ||
-         in(cp, 0x2070, 0x2079) || in(cp, 0x2080, 0x2089) || in(cp, 0x2150, 0x2189) ||
-         in(cp, 0x2460, 0x249B) || in(cp, 0x24EA, 0x24FF) || in(cp, 0x2776, 0x2793) ||
-         cp == 0x3007 || in(cp, 0x3021, 0x3029) || in(cp, 0xFF10, 0xFF19);
-}
-
-// Non-letter blocks above ASCII: C1 controls, Latin-1 punctuation/symbols,
-// combining marks, general punctuation, symbols/arrows/math/box/dingbats, CJK
-// and fullwidth punctuation, private use, specials, emoji and pictographs.
-bool is_unicode_punct_or_symbol(uint32_t cp) {
-  if (cp < 0x80) return !std::isalnum(static_cast<int>(cp)) && !is_unicode_space(cp);
-  if (in(cp, 0xA0, 0xBF)) return cp != 0xAA && cp != 0xB5 && cp != 0xBA;
-  return in(cp, 0x80, 0x9F) || cp == 0xD7 || cp == 0xF7 || in(cp, 0x300, 0x36F) ||
-         in(cp, 0x2000, 0x206F) || in(cp, 0x20A0, 0x20FF) || in(cp, 0x2100, 0x214F) ||
-         in(cp, 0x2190, 0x2BFF) || in(cp, 0x2E00, 0x2E7F) || in(cp, 0x3000, 0x3004) ||
-         in(cp, 0x3008, 0x3020) || in(cp, 0x3030, 0x303F) || in(cp, 0xE000, 0xF8FF) ||
-         in(cp, 0xFE00, 0xFE0F) || in(cp, 0xFE30, 0xFE4F) || in(cp, 0xFF00, 0xFF0F) ||
-         in(cp, 0xFF1A, 0xFF20) || in(cp, 0xFF3B, 0xFF40) || in(cp, 0xFF5B, 0xFF65) ||
-         in(cp, 0xFFF0, 0xFFFF) || in(cp, 0x1F000, 0x1FAFF) || in(cp, 0xE0000, 0xE007F) ||
-         in(cp, 0xF0000, 0x10FFFF);
-}
-
-CharClass classify(const Utf8Char& ch) {
-  if (!ch.valid) return CharClass::kOther;
-  const uint32_t cp = ch.cp;
-  if (is_unicode_space(cp)) return CharClass::kSpace;
-  if (is_unicode_digit(cp)) return CharClass::kDigit;
-  if (is_unicode_punct_or_symbol(cp)) return CharClass::kOther;
-  return (cp < 0x80 && !std::isalpha(static_cast<int>(cp))) ? CharClass::kOther : CharClass::kLetter;
-}
-
-struct Unit {
-  size_t start, len;
-  uint32_t cp;
-  CharClass cls;
-};
-
-// Splits `text` into chunks with the GPT-2 regex, or its Llama-3 variant, by
-// hand: at each position the alternatives are tried in the regex's order.
-std::vector<std::string_view> pretokenize_chunks(std::string_view text, bool llama3) {
-  std::vector<Unit> u;
-  for (size_t i = 0; i < text.size();) {
-    const Utf8Char ch = next_utf8(text, i);
-    u.push_back({i, ch.len, ch.cp, classify(ch)});
-    i += ch.len;
-  }
-  const size_t n = u.size();
-  const auto cls = [&](size_t k) { return k < n ? u[k].cls : CharClass::kSpace; };
-  const auto is = [&](size_t k, CharClass c) { return k < n && u[k].cls == c; };
-  const auto cp = [&](size_t k) { return k < n ? u[k].cp : 0u; };
-  const auto is_newline = [&](size_t k) { return k < n && (cp(k) == '\r' || cp(k) == '\n'); };
-  const auto run_end = [&](size_t k, CharClass c) {
-    while (is(k, c)) ++k;
-    return k;
-  };
-  const auto lower = [](uint32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; };
-
-  // Length in units of a contraction ('s 't 're 've 'm 'll 'd) at k, else 0.
-  const auto contraction = [&](size_t k) -> size_t {
-    if (cp(k) != '\'') return 0;
-    const auto c = [&](size_t d) { return llama3 ? lower(cp(k + d)) : cp(k + d); };
-    if (c(1) == 's' || c(1) == 't' || c(1) == 'm' || c(1) == 'd') return 2;
-    if ((c(1) == 'r' && c(2) == 'e') || (c(1) == 'v' && c(2) == 'e') || (c(1) == 'l' && c(2) == 'l'))
-      return 3;
-    return 0;
-  };
-  // End of a whitespace run at k matched by \s+(?!\S) (k itself when none).
-  const auto space_not_before_text = [&](size_t k) {
-    const size_t e = run_end(k, CharClass::kSpace);
-    if (e == n) return e;
-    return e - k >= 2 ? e - 1 : k;
-  };
-
-  std::vector<std::string_view> chunks;
-  for (size_t k = 0; k < n;) {
-    size_t end = k;
-    const bool space_then = cp(k) == ' ';
-    if (size_t c = contraction(k)) {
-      end = k + c;
-    } else if (!llama3) {
-      if (is(k, CharClass::kLetter) || (space_then && is(k + 1, CharClass::kLetter))) {
-        end = run_end(k + (space_then ? 1 : 0), CharClass::kLetter);
-      } else if (is(k, CharClass::kDigit) || (space_then && is(k + 1, CharClass::kDigit))) {
-        end = run_end(k + (space_then ? 1 : 0), CharClass::kDigit);
-      } else if (is(k, CharClass::kOther) || (space_then && is(k + 1, CharClass::kOther))) {
-        end = run_end(k + (space_then ? 1 : 0), CharClass::kOther);
-      } else {
-        end = space_not_before_text(k);
-        if (end == k) end = run_end(k, CharClass::kSpace);
-      }
-    } else {
-      // (?i:contractions)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
-      // \s*[\r\n]+|\s+(?!\S)|\s+
-      const bool lead_ok = k < n && !is_newline(k) && cls(k) != CharClass::kLetter &&
-                           cls(k) != CharClass::kDigit;
-      if (is(k, CharClass::kLetter) || (lead_ok && is(k + 1, CharClass::kLetter))) {
-        end = run_end(k + (is(k, CharClass::kLetter) ? 0 : 1), CharClass::kLetter);
-      } else if (is(k, CharClass::kDigit)) {
-        end = k;
-        while (end < n && end - k < 3 && is(end, CharClass::kDigit)) ++end;
-      } else if (is(k, CharClass::kOther) || (space_then && is(k + 1, CharClass::kOther))) {
-        end = run_end(k + (space_then ? 1 : 0), CharClass::kOther);
-        while (is_newline(end)) ++end;
-      } else {
-        // k is whitespace here.
-        const size_t run = run_end(k, CharClass::kSpace);
-        size_t last_newline = n;
-        for (size_t j = k; j < run; ++j)
-          if (is_newline(j)) last_newline = j;
-        if (last_newline != n) {
-          end = last_newline + 1;
-        } else {
-          end = space_not_before_text(k);
-          if (end == k) end = run;
-        }
-      }
-    }
-    const size_t start_byte = u[k].start;
-    const size_t end_byte = end < n ? u[end].start : text.size();
-    chunks.push_back(text.substr(start_byte, end_byte - start_byte));
-    k = end;
-  }
-  return chunks;
 }
 
 // GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the
@@ -318,6 +177,10 @@ struct Tokenizer::Impl {
   std::unordered_map<uint32_t, uint8_t> cp_to_byte;   // its inverse
   std::vector<uint8_t> is_control;                    // decodes to ""
   std::vector<int16_t> piece_byte;                    // byte a piece stands for, or -1
+  PreTokenizerInfo pre;                               // GPT-2 BPE only
+  // Tokens matched in the text before splitting (llama.cpp's special-token
+  // cache): control, user-defined and unknown, longest first.
+  std::vector<int> specials;
 
   explicit Impl(Vocab vocab);
   int find(const std::string& piece) const {
@@ -329,8 +192,9 @@ struct Tokenizer::Impl {
   }
 
   std::vector<int> encode_llama2c(const std::string& text, bool add_bos) const;
-  std::vector<int> encode_spm(const std::string& text, bool add_bos) const;
-  std::vector<int> encode_gpt2(const std::string& text, bool add_bos) const;
+  void encode_spm(std::string_view text, bool space_prefix, std::vector<int>& ids) const;
+  void encode_gpt2(std::string_view text, std::vector<int>& ids) const;
+  std::vector<int> encode(const std::string& text, bool add_special, bool parse_special) const;
   std::string decode_piece(int prev, int id) const;
 };
 
@@ -369,10 +233,21 @@ Tokenizer::Impl::Impl(Vocab vocab) : v(std::move(vocab)) {
     if (byte_ok) piece_byte[id] = static_cast<int16_t>(parse_byte_piece(v.tokens[id]));
   }
 
+  if (v.kind != VocabKind::kLlama2c) {
+    for (size_t id = 0; id < n; ++id) {
+      const TokenType t = type(static_cast<int>(id));
+      if (!v.tokens[id].empty() &&
+          (t == TokenType::kControl || t == TokenType::kUserDefined || t == TokenType::kUnknown))
+        specials.push_back(static_cast<int>(id));
+    }
+    std::stable_sort(specials.begin(), specials.end(),
+                     [&](int a, int b) { return v.tokens[a].size() > v.tokens[b].size(); });
+  }
   if (v.kind == VocabKind::kSentencePiece) {
     for (int b = 0; b < 256; ++b) byte_token[b] = find(byte_piece(b));
   }
   if (v.kind == VocabKind::kGPT2BPE) {
+    pre = pre_tokenizer_from_name(v.pre);
     byte_to_cp = gpt2_byte_to_codepoint();
     for (int b = 0; b < 256; ++b) cp_to_byte[byte_to_cp[b]] = static_cast<uint8_t>(b);
     merge_rank.reserve(v.merges.size());
@@ -434,14 +309,10 @@ std::vector<int> Tokenizer::Impl::encode_llama2c(const std::string& text, bool a
   return ids;
 }
 
-std::vector<int> Tokenizer::Impl::encode_spm(const std::string& text, bool add_bos) const {
-  std::vector<int> ids;
-  if (add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
-  if (text.empty()) return ids;
-
+void Tokenizer::Impl::encode_spm(std::string_view text, bool space_prefix, std::vector<int>& ids) const {
   std::string escaped;
   escaped.reserve(text.size() + 8);
-  if (v.add_space_prefix) escaped += kSpmSpace;
+  if (space_prefix) escaped += kSpmSpace;
   for (char c : text) {
     if (c == ' ') escaped += kSpmSpace;
     else escaped += c;
@@ -474,15 +345,11 @@ std::vector<int> Tokenizer::Impl::encode_spm(const std::string& text, bool add_b
       ids.push_back(id);
     }
   }
-  return ids;
 }
 
-std::vector<int> Tokenizer::Impl::encode_gpt2(const std::string& text, bool add_bos) const {
-  std::vector<int> ids;
-  if (add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
-  const bool llama3 = v.pre == "llama-bpe";
+void Tokenizer::Impl::encode_gpt2(std::string_view text, std::vector<int>& ids) const {
   std::vector<Symbol> syms;
-  for (std::string_view chunk : pretokenize_chunks(text, llama3)) {
+  for (std::string_view chunk : pretokenize(text, pre.split)) {
     syms.clear();
     std::string whole;
     for (unsigned char b : chunk) {
@@ -492,8 +359,8 @@ std::vector<int> Tokenizer::Impl::encode_gpt2(const std::string& text, bool add_
       const int id = find(ch);
       syms.push_back({std::move(ch), id});
     }
-    // Llama 3's tokenizer has ignore_merges: a chunk that is a piece is used whole.
-    if (llama3) {
+    // Llama 3's and tekken's tokenizers ignore merges for a chunk that is a piece.
+    if (pre.ignore_merges) {
       if (const int id = find(whole); id >= 0) {
         ids.push_back(id);
         continue;
@@ -523,6 +390,56 @@ std::vector<int> Tokenizer::Impl::encode_gpt2(const std::string& text, bool add_
       }
     }
   }
+}
+
+std::vector<int> Tokenizer::Impl::encode(const std::string& text, bool add_special, bool parse_special) const {
+  if (v.kind == VocabKind::kLlama2c) return encode_llama2c(text, add_special && v.add_bos);
+  std::vector<int> ids;
+  if (add_special && v.add_bos && v.bos_id >= 0) ids.push_back(v.bos_id);
+
+  // llama.cpp's tokenizer_st_partition: each special token, longest first,
+  // is cut out of the text fragments still left as text. Control and unknown
+  // tokens only when parse_special; user-defined ones always.
+  struct Fragment {
+    int token;  // -1: text
+    std::string_view text;
+  };
+  std::vector<Fragment> frags = {{-1, text}};
+  for (int id : specials) {
+    if (!parse_special && type(id) != TokenType::kUserDefined) continue;
+    const std::string& piece = v.tokens[id];
+    std::vector<Fragment> next;
+    for (const Fragment& f : frags) {
+      if (f.token >= 0 || f.text.find(piece) == std::string_view::npos) {
+        next.push_back(f);
+        continue;
+      }
+      std::string_view rest = f.text;
+      for (size_t at; (at = rest.find(piece)) != std::string_view::npos;) {
+        if (at > 0) next.push_back({-1, rest.substr(0, at)});
+        next.push_back({id, {}});
+        rest.remove_prefix(at + piece.size());
+      }
+      if (!rest.empty()) next.push_back({-1, rest});
+    }
+    frags = std::move(next);
+  }
+
+  // SentencePiece puts its dummy-prefix space at the start and after every
+  // special token, as llama.cpp does.
+  bool after_special = true;
+  for (const Fragment& f : frags) {
+    if (f.token >= 0) {
+      ids.push_back(f.token);
+      after_special = true;
+      continue;
+    }
+    if (f.text.empty()) continue;
+    if (v.kind == VocabKind::kSentencePiece) encode_spm(f.text, v.add_space_prefix && after_special, ids);
+    else encode_gpt2(f.text, ids);
+    after_special = false;
+  }
+  if (add_special && v.add_eos && v.eos_id >= 0) ids.push_back(v.eos_id);
   return ids;
 }
 
@@ -574,22 +491,13 @@ std::string Tokenizer::Impl::decode_piece(int prev, int id) const {
 
 // ---------------------------------------------------------------------------
 
-std::vector<std::string_view> pretokenize_bpe(std::string_view text, bool llama3) {
-  return pretokenize_chunks(text, llama3);
-}
-
 Tokenizer::Tokenizer(Vocab vocab) : impl_(std::make_unique<Impl>(std::move(vocab))) {}
 Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
-std::vector<int> Tokenizer::encode(const std::string& text, bool add_bos) const {
-  switch (impl_->v.kind) {
-    case VocabKind::kLlama2c: return impl_->encode_llama2c(text, add_bos);
-    case VocabKind::kSentencePiece: return impl_->encode_spm(text, add_bos);
-    case VocabKind::kGPT2BPE: return impl_->encode_gpt2(text, add_bos);
-  }
-  return {};
+std::vector<int> Tokenizer::encode(const std::string& text, bool add_special, bool parse_special) const {
+  return impl_->encode(text, add_special, parse_special);
 }
 
 std::string Tokenizer::decode(int prev_token, int token) const {

@@ -21,23 +21,25 @@
 //    merges by score (highest first, leftmost on ties); characters that end up
 //    in no piece become their byte tokens "<0xXX>" (unk when those are missing).
 //    Empty text encodes to nothing (just BOS when asked).
-//  * kGPT2BPE: byte-level BPE. Text is split by a hand-written GPT-2
-//    pre-tokenizer ('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
-//    ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+), or for vocab.pre == "llama-bpe" the
-//    Llama-3 variant (case-insensitive contractions, an optional non-letter
-//    before letters, numbers in groups of 1-3 digits, newlines kept with the
-//    preceding whitespace/punctuation). Each chunk's bytes are mapped through
-//    GPT-2's bytes_to_unicode table and merged by rank (lowest first, leftmost
-//    on ties). Unicode classes are approximated without tables: letters are
-//    ASCII letters plus every codepoint >= 0x80 that is not whitespace, a digit,
-//    or in a known punctuation/symbol/emoji block; digits are 0-9 plus the
-//    fullwidth and a few common script digit blocks. Bytes that are not valid
-//    UTF-8 are kept as single "punctuation" units, so every byte string
-//    round-trips.
+//  * kGPT2BPE: byte-level BPE. Text is split into chunks by the pre-tokenizer
+//    vocab.pre names (pretokenizer.h: gpt-2, llama-bpe, qwen2, smollm,
+//    deepseek-llm, tekken, ...; an unknown name is an Error at construction).
+//    Each chunk's bytes are mapped through GPT-2's bytes_to_unicode table and
+//    merged by rank (lowest first, leftmost on ties); for llama-bpe and
+//    tekken a chunk that is itself a token is taken whole (ignore_merges).
 //
-// Special/control tokens written in the input text (e.g. "<s>",
-// "<|begin_of_text|>") are NOT recognised: they are encoded as plain text.
-// Callers add BOS through `add_bos` and other control ids by hand.
+// Special tokens, as llama.cpp's llama_tokenize(text, add_special,
+// parse_special) does (SentencePiece and GPT-2 BPE vocabs):
+//  * add_special: BOS first when vocab.add_bos (GGUF
+//    tokenizer.ggml.add_bos_token, else the vocab family's default), EOS last
+//    when vocab.add_eos.
+//  * parse_special: control (and unknown) tokens written in the text, e.g.
+//    "<|im_start|>" or "<|begin_of_text|>", become their single ids; the text
+//    between them is encoded on its own (SentencePiece adds its dummy-prefix
+//    space after each). User-defined tokens are matched even without it.
+//    Longer tokens are cut out first. Leave it false for text from users, so
+//    that they cannot inject control tokens.
+// The llama2.c kind takes add_special as "add BOS" and ignores parse_special.
 //
 // Decoding returns raw bytes (not necessarily valid UTF-8 on its own; see
 // StreamDecoder for UTF-8-safe streaming):
@@ -71,9 +73,10 @@ class Tokenizer {
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
 
-  // Token ids for `text` (arbitrary bytes; UTF-8 expected), preceded by BOS
-  // when add_bos (and the vocab has one). Never adds EOS.
-  std::vector<int> encode(const std::string& text, bool add_bos) const;
+  // Token ids for `text` (arbitrary bytes; UTF-8 expected). add_special adds
+  // BOS / EOS as the vocab asks (see above); parse_special turns control
+  // tokens written in the text into their ids.
+  std::vector<int> encode(const std::string& text, bool add_special, bool parse_special = false) const;
 
   // The bytes `token` contributes to the output when it follows `prev_token`
   // (pass -1 when there is none). Throws cascade::Error for an id out of range.
@@ -94,10 +97,5 @@ class Tokenizer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The chunks the GPT-2 pre-tokenizer (or, when llama3, the Llama-3 variant)
-// splits `text` into before BPE; views into `text`, which they cover exactly.
-// Exposed for tests and for inspecting how a prompt is split.
-std::vector<std::string_view> pretokenize_bpe(std::string_view text, bool llama3);
 
 }  // namespace cascade

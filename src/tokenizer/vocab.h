@@ -34,7 +34,8 @@ struct Vocab {
   int bos_id = -1;
   int eos_id = -1;
   int unk_id = -1;
-  bool add_bos = true;                 // prepend BOS when encoding a prompt
+  bool add_bos = true;                 // prepend BOS when encoding with add_special
+  bool add_eos = false;                // append EOS when encoding with add_special
   bool add_space_prefix = true;        // SentencePiece dummy prefix " "
   int max_token_length = 0;            // llama2.c header field
 };
