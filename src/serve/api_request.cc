@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 
 namespace cascade {
 
@@ -14,11 +15,17 @@ using nlohmann::json;
 
 ApiError bad(const std::string& param, const std::string& msg) { return ApiError(400, msg, param, "invalid_value"); }
 
+std::string fmt(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
+
 double number(const json& v, const std::string& name, double lo, double hi) {
   if (!v.is_number()) throw bad(name, "'" + name + "' must be a number");
   const double x = v.get<double>();
   if (!std::isfinite(x) || x < lo || x > hi)
-    throw bad(name, "'" + name + "' must be in [" + json(lo).dump() + ", " + json(hi).dump() + "], got " + v.dump());
+    throw bad(name, "'" + name + "' must be in [" + fmt(lo) + ", " + fmt(hi) + "], got " + v.dump());
   return x;
 }
 

@@ -92,9 +92,10 @@ CompletionServer::CompletionServer(ServerOptions opts)
   id_salt_ = ((uint64_t)std::random_device{}() << 32) ^ std::random_device{}();
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, with which a
   // second server binds the same port and the kernel splits the traffic.
-  http_->set_socket_options([](int sock) {
+  http_->set_socket_options([this](int sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_fd_ = sock;  // httplib calls this for the listening socket only
   });
   // A worker per running or waiting request, plus spares, so idle
   // keep-alive connections (each holds a worker for keep_alive_seconds)
@@ -102,7 +103,7 @@ CompletionServer::CompletionServer(ServerOptions opts)
   const size_t workers = (size_t)std::max(1, opts_.parallel) + std::max(0, opts_.max_waiting) + 32;
   http_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   http_->set_keep_alive_timeout(std::max(1, opts_.keep_alive_seconds));
-  http_->set_keep_alive_max_count(100);
+  http_->set_keep_alive_max_count(10000);
   http_->set_read_timeout(10, 0);
   routes();
 }
@@ -437,6 +438,9 @@ int CompletionServer::bind(const std::string& host, int port) {
   const int bound = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   check(bound > 0, "cannot listen on " + host + ":" + std::to_string(port) +
                        ": the address is in use or not local; stop the other server or pick another --listen port");
+  // httplib listens with a backlog of 5: when clients reconnect at once, a
+  // dropped SYN is retried after 1 s. listen() again sets a deeper backlog.
+  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
   return bound;
 }
 

@@ -93,6 +93,7 @@ class CompletionServer {
   Admission admission_;
   ServeMetrics metrics_;
   std::atomic<uint64_t> id_counter_{0};
+  int listen_fd_ = -1;
   uint64_t id_salt_;
 
   std::function<std::string()> probe_;
