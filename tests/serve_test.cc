@@ -215,6 +215,28 @@ TEST_F(Serve, ChatCompletionEqualsTheEnginesGenerationOfTheRenderedPrompt) {
   EXPECT_EQ(ev.back()["choices"][0]["finish_reason"], "length");
 }
 
+TEST_F(Serve, PromptListsAndStreamUsageAreHonoured) {
+  make_ready();
+  json j = post("/v1/completions", {{"prompt", {"Once upon a time", "Tom and his dog"}}, {"max_tokens", 10},
+                                    {"temperature", 0}, {"n", 2}});
+  ASSERT_EQ(j["choices"].size(), 4u);
+  EXPECT_EQ(j["choices"][1]["text"], expected("Once upon a time", 10));
+  EXPECT_EQ(j["choices"][3]["index"], 3);
+  EXPECT_EQ(j["choices"][3]["text"], expected("Tom and his dog", 10));
+  EXPECT_EQ(j["usage"]["completion_tokens"], 40);
+
+  bool done = false;
+  auto ev = events(stream_body("/v1/chat/completions",
+                               {{"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                                {"max_completion_tokens", 7}, {"temperature", 0}, {"stream", true},
+                                {"stream_options", {{"include_usage", true}}}}),
+                   &done);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(ev.back()["choices"].empty());
+  EXPECT_EQ(ev.back()["usage"]["completion_tokens"], 7);
+}
+
 TEST_F(Serve, ModelsListsTheAliasAndOtherModelsAre404) {
   make_ready();
   auto r = client_->Get("/v1/models");
