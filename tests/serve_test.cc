@@ -374,6 +374,31 @@ TEST_F(Serve, LogprobsAreTheDistributionOfEachToken) {
   EXPECT_TRUE(content[0]["bytes"].is_array());
 }
 
+TEST_F(Serve, EchoWithLogprobsScoresThePromptToo) {
+  make_ready();
+  const std::string prompt = "Once upon a time";
+  const int np = (int)tok_->encode(prompt, true).size();
+  json plain = post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 6}, {"temperature", 0}, {"logprobs", 2}});
+  json j = post("/v1/completions",
+                {{"prompt", prompt}, {"max_tokens", 6}, {"temperature", 0}, {"logprobs", 2}, {"echo", true}});
+  const json& lp = j["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), (size_t)np + 6) << j.dump();
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  for (int i = 1; i < np; ++i) {
+    EXPECT_LE(lp["token_logprobs"][i].get<float>(), 0.0f);
+    EXPECT_EQ(lp["top_logprobs"][i].size(), 2u);
+  }
+  std::string joined;
+  for (const json& t : lp["tokens"]) joined += t.get<std::string>();
+  EXPECT_EQ(joined, j["choices"][0]["text"]);
+  EXPECT_EQ(j["choices"][0]["text"], prompt + plain["choices"][0]["text"].get<std::string>());
+  // The generated tokens' logprobs are those of the request without echo.
+  for (int i = 0; i < 6; ++i)
+    EXPECT_NEAR(lp["token_logprobs"][np + i].get<float>(), plain["choices"][0]["logprobs"]["token_logprobs"][i].get<float>(),
+                1e-4);
+  post("/v1/completions", {{"prompt", prompt}, {"logprobs", 2}, {"echo", true}, {"stream", true}}, 400);
+}
+
 TEST_F(Serve, EchoPenaltiesAndLogitBiasChangeWhatTheyShould) {
   make_ready();
   json j = post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 10}, {"temperature", 0}, {"echo", true}});

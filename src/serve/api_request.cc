@@ -189,8 +189,11 @@ ApiRequest parse_api_request(const std::string& body, bool chat, int vocab_size)
     if (has_top_logprobs && !chat_logprobs) throw bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
     p.logprobs = chat_logprobs ? top_logprobs : -1;
   }
-  if (r.echo && p.logprobs >= 0)
-    throw ApiError(400, "'echo' together with 'logprobs' is not supported", "echo", "unsupported_parameter");
+  if (r.echo && p.logprobs >= 0) {
+    if (r.stream)
+      throw ApiError(400, "'echo' with 'logprobs' is not supported when streaming", "echo", "unsupported_parameter");
+    p.prompt_logprobs = true;
+  }
   if (r.include_usage && !r.stream) throw bad("stream_options", "'stream_options' needs 'stream': true");
   return r;
 }

@@ -112,7 +112,18 @@ CompletionOutput complete(Backend& backend, const Tokenizer& tok, const std::vec
     return false;
   };
 
-  backend.step(ids.data(), (int)ids.size(), false, logits);
+  if (p.prompt_logprobs) {
+    std::vector<float> all, row;
+    backend.step(ids.data(), (int)ids.size(), true, all);
+    const size_t V = all.size() / ids.size();
+    for (size_t i = 1; i < ids.size(); ++i) {
+      row.assign(all.begin() + (i - 1) * V, all.begin() + i * V);
+      out.prompt_logprobs.push_back(logprob_of(tok, prompt_ids[i - 1], row, prompt_ids[i], std::max(0, p.logprobs)));
+    }
+    logits.assign(all.end() - V, all.end());
+  } else {
+    backend.step(ids.data(), (int)ids.size(), false, logits);
+  }
   out.finish_reason = "length";
   for (int i = 0; i < p.max_tokens; ++i) {
     if (adjusting) adjust(logits, p, counts, history);

@@ -42,6 +42,7 @@ struct CompletionParams {
   int repeat_last_n = 64;
   std::map<int, float> logit_bias;
   int logprobs = -1;  // -1: none; else alternatives per token (0..20)
+  bool prompt_logprobs = false;  // also the prompt tokens' logprobs (echo): the prefill returns every row
   int context_length = 0;  // the model's; 0 = unlimited
 };
 
@@ -57,6 +58,9 @@ struct CompletionOutput {
   std::string text;
   std::string finish_reason;  // "stop", "length", or "cancelled"
   std::vector<TokenLogprob> logprobs;  // one per id, when asked
+  // Prompt tokens 1.. (the first has no prediction), when prompt_logprobs;
+  // from the raw logits (no bias or penalty).
+  std::vector<TokenLogprob> prompt_logprobs;
   double first_token_seconds = 0;  // from the start of the call
   double seconds = 0;
 };

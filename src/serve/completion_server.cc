@@ -331,7 +331,20 @@ void CompletionServer::handle_generation(bool chat, const std::string& body, voi
             const std::string prefix = job->req.echo ? job->req.prompts[p] : "";
             choice["text"] = prefix + out.text;
             size_t offset = prefix.size();
-            if (job->req.params.logprobs >= 0) choice["logprobs"] = completion_logprobs(out.logprobs, &offset);
+            if (job->req.params.logprobs >= 0 && job->req.params.prompt_logprobs) {
+              // The prompt's tokens first; the first one has no prediction (null), as OpenAI's.
+              const int first = job->prompt_ids[p][0];
+              std::vector<TokenLogprob> all = {TokenLogprob{first, tok.decode(-1, first), 0, {}}};
+              all.insert(all.end(), out.prompt_logprobs.begin(), out.prompt_logprobs.end());
+              all.insert(all.end(), out.logprobs.begin(), out.logprobs.end());
+              offset = 0;
+              json lp = completion_logprobs(all, &offset);
+              lp["token_logprobs"][0] = nullptr;
+              lp["top_logprobs"][0] = nullptr;
+              choice["logprobs"] = lp;
+            } else if (job->req.params.logprobs >= 0) {
+              choice["logprobs"] = completion_logprobs(out.logprobs, &offset);
+            }
           }
           choices.push_back(choice);
         }
