@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "client/generate.h"
+#include "model/gguf.h"
 #include "model/loader.h"
 #include "serve/chat_template.h"
 #include "serve/completion.h"
@@ -696,6 +697,31 @@ TEST(ChatTemplate, SpecialStringsBecomeControlIdsAndEndTheTurn) {
   EXPECT_EQ(ids[2], 257);
   EXPECT_EQ(t.end_of_turn_ids(tok), std::vector<int>{257});
   EXPECT_TRUE(ChatTemplate(ChatFamily::kPlain).end_of_turn_ids(tok).empty());
+}
+
+TEST(ChatTemplate, ForAModelFileReadsTheGgufTemplateOrTheFlag) {
+  const std::string dir = ::testing::TempDir();
+  auto gguf = [&](const std::string& name, const std::optional<std::string>& jinja) {
+    GgufWriter w;
+    w.set_string("general.architecture", "llama");
+    if (jinja) w.set_string("tokenizer.chat_template", *jinja);
+    w.write(dir + name);
+    return dir + name;
+  };
+  std::string why;
+  const std::string chatml = gguf("chatml.gguf", "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}");
+  EXPECT_EQ(ChatTemplate::for_model(chatml, "", &why).family(), ChatFamily::kChatML);
+  EXPECT_NE(why.find("detected"), std::string::npos);
+  EXPECT_EQ(ChatTemplate::for_model(chatml, "gemma", &why).family(), ChatFamily::kGemma);  // the flag wins
+  EXPECT_EQ(ChatTemplate::for_model(gguf("none.gguf", std::nullopt), "", &why).family(), ChatFamily::kPlain);
+  EXPECT_EQ(ChatTemplate::for_model(testing::shared_path("models/stories260K/stories260K.bin"), "", &why).family(),
+            ChatFamily::kPlain);
+  try {
+    ChatTemplate::for_model(gguf("odd.gguf", "{{ messages | tojson }}"), "", &why);
+    FAIL() << "an unknown template must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--chat-template NAME with one of: plain, llama2"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

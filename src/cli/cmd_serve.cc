@@ -18,12 +18,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <thread>
 
 #include "cli/commands.h"
-#include "model/gguf.h"
 #include "net/manifest.h"
 #include "net/tls.h"
 #include "serve/completion_server.h"
@@ -67,35 +65,6 @@ std::string probe_nodes(const std::vector<std::pair<std::string, std::string>>& 
   for (const auto& [name, address] : nodes)
     if (!tcp_reachable(address, 300)) down += (down.empty() ? "" : ", ") + name + " at " + address;
   return down.empty() ? "" : "unreachable: " + down;
-}
-
-bool is_gguf(const std::string& path) {
-  char magic[4] = {};
-  std::ifstream f(path, std::ios::binary);
-  return f.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
-}
-
-// The chat format: --chat-template, else the family of the GGUF's
-// tokenizer.chat_template, else plain (llama2.c files, GGUFs without one).
-ChatTemplate pick_chat_template(const std::string& model_path, const std::string& flag, std::string* why) {
-  if (!flag.empty()) {
-    *why = "--chat-template";
-    return ChatTemplate(ChatTemplate::by_name(flag));
-  }
-  if (!is_gguf(model_path)) {
-    *why = "default for llama2.c models";
-    return ChatTemplate(ChatFamily::kPlain);
-  }
-  std::optional<std::string> jinja = GgufFile::open(model_path).opt_string("tokenizer.chat_template");
-  if (!jinja) {
-    *why = "the model has no tokenizer.chat_template";
-    return ChatTemplate(ChatFamily::kPlain);
-  }
-  std::optional<ChatFamily> f = ChatTemplate::detect(*jinja);
-  check(f.has_value(), "the model's chat template (tokenizer.chat_template) is not one Cascade knows; pass "
-                       "--chat-template NAME with one of: " + ChatTemplate::choices());
-  *why = "detected from tokenizer.chat_template";
-  return ChatTemplate(*f);
 }
 
 }  // namespace
@@ -153,7 +122,7 @@ void add_serve(CLI::App& app) {
     std::unique_ptr<ClusterManifest> manifest;
     if (!a->cluster.empty()) manifest = std::make_unique<ClusterManifest>(load_manifest(a->cluster));
     std::string template_why;
-    const ChatTemplate chat = pick_chat_template(a->model.model, a->chat_template, &template_why);
+    const ChatTemplate chat = ChatTemplate::for_model(a->model.model, a->chat_template, &template_why);
     const std::string id = a->alias.empty() ? std::filesystem::path(a->model.model).stem().string() : a->alias;
     check(!id.empty(), "--alias must not be empty");
     a->server.log_requests = !a->quiet;

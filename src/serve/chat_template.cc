@@ -1,6 +1,10 @@
 #include "serve/chat_template.h"
 
 #include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include "model/gguf.h"
 
 #include "util/error.h"
 
@@ -93,6 +97,30 @@ ChatFamily ChatTemplate::by_name(const std::string& name) {
   for (const FamilyInfo& i : families())
     if (name == i.name) return i.family;
   throw Error("unknown chat template '" + name + "'; choose one of: " + choices());
+}
+
+ChatTemplate ChatTemplate::for_model(const std::string& path, const std::string& flag, std::string* why) {
+  if (!flag.empty()) {
+    *why = "--chat-template";
+    return ChatTemplate(by_name(flag));
+  }
+  char magic[4] = {};
+  std::ifstream f(path, std::ios::binary);
+  if (!f.read(magic, 4) || std::memcmp(magic, "GGUF", 4) != 0) {
+    *why = "default for llama2.c models";
+    return ChatTemplate(ChatFamily::kPlain);
+  }
+  std::optional<std::string> jinja = GgufFile::open(path).opt_string("tokenizer.chat_template");
+  if (!jinja) {
+    *why = "the model has no tokenizer.chat_template";
+    return ChatTemplate(ChatFamily::kPlain);
+  }
+  std::optional<ChatFamily> family = detect(*jinja);
+  check(family.has_value(), "the chat template in " + path +
+                                " (tokenizer.chat_template) is not one Cascade knows; pass --chat-template NAME with one of: " +
+                                choices());
+  *why = "detected from tokenizer.chat_template";
+  return ChatTemplate(*family);
 }
 
 std::string ChatTemplate::choices() {

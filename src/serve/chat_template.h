@@ -45,6 +45,11 @@ class ChatTemplate {
   static std::optional<ChatFamily> detect(const std::string& jinja);
   // By name (see the table). Throws Error naming the choices on an unknown name.
   static ChatFamily by_name(const std::string& name);
+  // The template for a model file: `flag` (a name) when given; else for a
+  // GGUF the family of its tokenizer.chat_template, plain when it has none;
+  // plain for a llama2.c file. *why says which. Throws Error on an unknown
+  // name, or a GGUF template no family matches (naming the choices).
+  static ChatTemplate for_model(const std::string& model_path, const std::string& flag, std::string* why);
   // "plain, llama2, llama3, chatml, mistral, gemma, phi3, zephyr"
   static std::string choices();
   static std::string name(ChatFamily f);
