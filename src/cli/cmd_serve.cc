@@ -94,11 +94,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--chat-template", a->chat_template,
                   "chat format: " + ChatTemplate::choices() + " (default: detected from the GGUF; plain for llama2.c)");
   cmd->add_option("--parallel", a->server.parallel, "requests generating at once, each its own session")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 256));
+      ->capture_default_str();
   cmd->add_option("--queue", a->server.max_waiting, "requests that may wait for a slot; more get 429")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 4096));
+      ->capture_default_str();
   cmd->add_option("--api-key", a->server.api_key, "require 'Authorization: Bearer KEY' on /v1/* and /tokenize")
       ->envname("CASCADE_API_KEY");
   cmd->add_option("--cors-origin", a->server.cors_origin, "send Access-Control-Allow-Origin: ORIGIN (e.g. '*')");
@@ -106,6 +104,8 @@ void add_serve(CLI::App& app) {
   cmd->callback([a] {
     // Everything that can be wrong with the options, before the model loads.
     check(a->cascade.empty() || a->cluster.empty(), "give --cascade or --cluster, not both");
+    check(a->server.parallel >= 1 && a->server.parallel <= 256, "--parallel must be in 1..256");
+    check(a->server.max_waiting >= 0 && a->server.max_waiting <= 4096, "--queue must be in 0..4096");
     const auto colon = a->listen.rfind(':');
     check(colon != std::string::npos, "--listen must be HOST:PORT, got '" + a->listen + "'");
     int port = -1;
