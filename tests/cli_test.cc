@@ -1,5 +1,8 @@
 // End-to-end: the `cascade` binary, as a user runs it.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -107,6 +110,36 @@ TEST(Cli, QuantizedFilesGiveTheSameTextOnEveryPath) {
     }
   }
   EXPECT_FALSE(std::ifstream(dir + "/bad-type.gguf").good());
+}
+
+// serve checks every option, and binds its port, before it loads the model.
+TEST(Cli, ServeRefusesBadOptionsBeforeLoadingTheModel) {
+  // A port that is busy: a socket of this test listens on it.
+  const int busy = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(busy, (sockaddr*)&addr, sizeof addr), 0);
+  ASSERT_EQ(listen(busy, 1), 0);
+  socklen_t len = sizeof addr;
+  getsockname(busy, (sockaddr*)&addr, &len);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  const std::string model = testing::shared_path("models/stories260K/stories260K.bin");
+  for (std::string args : {"serve -m " + model + " --chat-template vicuna",
+                           "serve -m " + testing::temp_dir() + "/missing.bin",
+                           "serve -m " + model + " --listen 127.0.0.1:70000",
+                           "serve -m " + model + " --cascade x,y",
+                           "serve -m " + model + " --parallel 0",
+                           "serve -m " + model + " --listen 127.0.0.1:" + port}) {
+    CmdResult r = run(args);
+    EXPECT_NE(r.rc, 0) << args;
+    EXPECT_LT(r.rc, 128) << "crashed: " << args;
+    EXPECT_EQ(r.err.find("loading "), std::string::npos) << "checked only after loading: " << args << "\n" << r.err;
+    const auto pos = r.err.find("error");
+    ASSERT_NE(pos, std::string::npos) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.find('\n', pos), r.err.size() - 1) << r.err;
+  }
+  close(busy);
 }
 
 TEST(Cli, PlanPrintsViewsAndWritesJson) {

@@ -34,3 +34,8 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_S
 endif()
 cascade_test(serve_test cascade_serve cascade_transport)
 cascade_test(audit_recorded_test cascade_attacks cascade_transport)
+# The official openai npm client against `cascade serve`: plaintext, --cascade and --cluster.
+# Skips (77) without node or tests/openai/node_modules (scripts/setup installs them).
+add_test(NAME openai_client COMMAND ${CMAKE_SOURCE_DIR}/scripts/openai_test.sh $<TARGET_FILE:cascade>
+                                    ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin)
+set_tests_properties(openai_client PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -1,0 +1,45 @@
+// Admission — at most `parallel` requests generate at once; up to
+// `max_waiting` more wait in FIFO order; beyond that a request is turned
+// away (the server answers 429).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace cascade {
+
+class Admission {
+ public:
+  Admission(int parallel, int max_waiting) : parallel_(parallel), max_waiting_(max_waiting) {}
+
+  // Held while a request generates; the destructor frees the slot.
+  class Slot {
+   public:
+    explicit Slot(Admission& a) : a_(a) {}
+    ~Slot() { a_.release(); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+   private:
+    Admission& a_;
+  };
+
+  // Waits for a slot, first come first served; null when the queue is full.
+  std::unique_ptr<Slot> acquire();
+
+  int running() const;
+  int waiting() const;
+
+ private:
+  void release();
+
+  const int parallel_, max_waiting_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int running_ = 0;
+  uint64_t next_ticket_ = 0, serving_ = 0;  // tickets in arrival order; serving_ is the next to run
+};
+
+}  // namespace cascade
