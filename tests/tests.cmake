@@ -39,3 +39,4 @@ cascade_test(audit_recorded_test cascade_attacks cascade_transport)
 add_test(NAME openai_client COMMAND ${CMAKE_SOURCE_DIR}/scripts/openai_test.sh $<TARGET_FILE:cascade>
                                     ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin)
 set_tests_properties(openai_client PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+cascade_test(privacy_test cascade_attacks cascade_transport)

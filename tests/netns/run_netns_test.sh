@@ -17,12 +17,15 @@
 # generates N tokens greedily with `cascade run --cluster` from the client namespace and
 # must print exactly what plaintext `cascade generate` prints. Decode ms/token is compared
 # with the lower bound: per token, the client's rows reach a CompNode (D), each of the
-# L−F node blocks needs a CompNode→AttnNode→CompNode round trip (2·D), and the last row
-# returns to the client (D): bound = (L−F+1)·RTT, of which (L−F)·RTT is the blocks'.
+# L−F node blocks needs a CompNode→AttnNode→CompNode round trip (2·D; private protocol:
+# CompNode→AttnNode→merger→CompNode, 3·D), and the last row returns to the client (D):
+# bound = (L−F+1)·RTT (private: (1.5·(L−F)+1)·RTT), of which the rest is the blocks'.
 #
 # Cases (NETNS_CASES, space-separated): "direct" (no proxies), "dD" (proxies with delay D
 # ms), "dD@RATE" (also a tc tbf rate limit RATE, e.g. 1mbit, on every namespace's uplink).
-# Other knobs: NETNS_TOKENS (32), NETNS_ALPHA (2), NETNS_BETA (3), NETNS_PROMPT.
+# Other knobs: NETNS_TOKENS (32), NETNS_ALPHA (2), NETNS_BETA (3), NETNS_PROMPT,
+# NETNS_PROTOCOL (private, or paper). The private protocol adds one hop per block (an
+# AttnNode's partial goes to its shard's merger, which sends the merged output on).
 #
 # Exit status: 0 all cases match, 1 a mismatch or failure, 77 skipped (not root, or no
 # `ip netns`). Traffic goes only to addresses inside the namespaces made here. Everything
@@ -43,6 +46,7 @@ CASES=${NETNS_CASES:-"direct d0 d2 d5 d10 d5@1mbit"}
 NTOK=${NETNS_TOKENS:-32}
 ALPHA=${NETNS_ALPHA:-2}
 BETA=${NETNS_BETA:-3}
+PROTOCOL=${NETNS_PROTOCOL:-private}
 PROMPT=${NETNS_PROMPT:-"Once upon a time"}
 NHOSTS=3
 RUN_TIMEOUT=60  # seconds, per generation
@@ -259,7 +263,7 @@ for spec in $CASES; do
     echo "{ \"ca\": \"certs/ca.pem\","
     echo "  \"client\": { \"cert\": \"certs/client.pem\", \"key\": \"certs/client.key\","
     echo "              \"listen\": \"$CIP:$cport\"$advertise },"
-    echo "  \"plan\": { \"alpha\": $ALPHA, \"beta\": $BETA, \"c\": 6, \"delta\": 3, \"front_layers\": $F },"
+    echo "  \"plan\": { \"alpha\": $ALPHA, \"beta\": $BETA, \"c\": 6, \"delta\": 3, \"front_layers\": $F, \"protocol\": \"$PROTOCOL\" },"
     echo "  \"nodes\": ["
     for ((k = 0; k < N_NODES; k++)); do
       sep=","; ((k == N_NODES - 1)) && sep=""
@@ -304,8 +308,10 @@ for spec in $CASES; do
     'BEGIN { x = 0; if (r > 0 && n > 0) { x = (n * k * 1024 - burst) * 8 / r / n * 1000; if (x < 0) x = 0 } printf "%.2f", x }')
   ms_tok=$(awk -v n="${dec_n:-0}" -v s="${dec_s:-0}" 'BEGIN { if (n > 0) printf "%.2f", 1000 * s / n; else print "nan" }')
   rtt=$(awk -v d="$delay" 'BEGIN { printf "%.2f", 2 * d }')
-  bound=$(awk -v r="$rtt" -v b="$BLOCKS" -v w="$bw_bound" 'BEGIN { x = (b + 1) * r; if (w > x) x = w; printf "%.2f", x }')
-  bound_blk=$(awk -v r="$rtt" -v b="$BLOCKS" 'BEGIN { printf "%.2f", b * r }')
+  # Per block a round trip (paper), or three one-way hops (private: via the merger).
+  hops=$([[ $PROTOCOL == paper ]] && echo 2 || echo 3)
+  bound=$(awk -v r="$rtt" -v b="$BLOCKS" -v h="$hops" -v w="$bw_bound" 'BEGIN { x = (b * h / 2 + 1) * r; if (w > x) x = w; printf "%.2f", x }')
+  bound_blk=$(awk -v r="$rtt" -v b="$BLOCKS" -v h="$hops" 'BEGIN { printf "%.2f", b * h / 2 * r }')
   ratio=$(awk -v m="$ms_tok" -v b="$bound" 'BEGIN { if (b > 0 && m != "nan") printf "%.2f", m / b; else print "-" }')
   matches=$([[ $status == ok ]] && echo true || echo false)
   # The delays must really be there: no case may beat its lower bound (10% slack for timer
@@ -330,7 +336,7 @@ done
 if [[ -n $JSON_OUT ]]; then
   {
     echo "{ \"model\": \"$(basename "$MODEL")\", \"layers\": $NLAYERS, \"front_layers\": $F,"
-    echo "  \"alpha\": $ALPHA, \"beta\": $BETA, \"hosts\": $NHOSTS, \"nodes\": $N_NODES, \"tokens\": $NTOK,"
+    echo "  \"alpha\": $ALPHA, \"beta\": $BETA, \"protocol\": \"$PROTOCOL\", \"hosts\": $NHOSTS, \"nodes\": $N_NODES, \"tokens\": $NTOK,"
     echo "  \"prompt\": \"$PROMPT\", \"plaintext_ms_per_token\": $PLAIN_MS,"
     echo "  \"bound\": \"max((layers - F + 1) * RTT, busiest uplink bytes per token / tbf rate); RTT = 2 * one-way delay\","
     echo "  \"cases\": ["
