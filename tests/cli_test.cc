@@ -159,7 +159,7 @@ TEST(Cli, PlanPrintsViewsAndWritesJson) {
 TEST(Cli, AuditOfRecordingsWritesJsonAndTable) {
   const std::string dir = testing::temp_dir();
   CmdResult r = run("audit -m " + testing::shared_path("models/stories260K/stories260K.bin") +
-                    " --prompts 1 --canaries 1 --min-len 8 --max-len 10 --comp-only --skip-no-prior --coalition 2"
+                    " --prompts 1 --canaries 1 --min-len 8 --max-len 10 --comp-only --skip-no-prior --coalition 2 --protocol paper"
                     " --json " + dir + "/a.json --table " + dir + "/a.md");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("| comp3 | node | partial |"), std::string::npos) << r.out;

@@ -46,8 +46,11 @@ void quant_matmul(float* y, const float* x, const QuantMatrix& W, const float* b
     yt.resize((size_t)n * tile);
     for (int o0 = 0; o0 < out; o0 += tile) {
       const int t = std::min(tile, out - o0);
+      // The pool's threads have thread_local buffers of their own: hand them
+      // this thread's.
+      float* const wt = w.data();
 #pragma omp parallel for num_threads(kernel_threads()) schedule(static)
-      for (int r = 0; r < t; ++r) quant_row(W, o0 + r, in, w.data() + (size_t)r * in);
+      for (int r = 0; r < t; ++r) quant_row(W, o0 + r, in, wt + (size_t)r * in);
       const bool pack = t % kPanel == 0;
       if (pack) pack_panels(packed.data(), w.data(), t, in);
       matmul(yt.data(), x, w.data(), bias ? bias + o0 : nullptr, n, in, t, pack ? packed.data() : nullptr);
