@@ -5,6 +5,9 @@
 //   cascade bench cascade  Cascade vs plaintext time on the same model, and
 //                          traffic per token per layer vs the protocol formula
 // Without -m both synthesize a ~100M-parameter Llama (cached under /tmp).
+// Each prints the kernels' ISA path (CASCADE_ISA forces one, kernels/isa.h)
+// and OpenBLAS's core (OPENBLAS_CORETYPE forces one), which the GEMM peak
+// and attention use.
 #include <cblas.h>
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -26,6 +29,7 @@
 
 #include "cli/commands.h"
 #include "client/backend.h"
+#include "kernels/isa.h"
 #include "model/synth.h"
 #include "transport/local_cluster.h"
 #include "transport/local_process_cluster.h"
@@ -56,10 +60,10 @@ double measure_gemm_peak(int n = 1536) {
 }
 
 // Σ of n floats with independent vector accumulators: a pure read stream.
-float read_sum(const float* p, int64_t n) {
+// AVX2 where the CPU has it, whatever the build's -march.
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) float read_sum_avx2(const float* p, int64_t n) {
   int64_t i = 0;
-  float s = 0;
-#if defined(__AVX2__)
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
   for (; i + 32 <= n; i += 32) {
     a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
@@ -69,10 +73,28 @@ float read_sum(const float* p, int64_t n) {
   }
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float s = 0;
   for (float l : lanes) s += l;
-#endif
   for (; i < n; ++i) s += p[i];
   return s;
+}
+#endif
+
+float read_sum(const float* p, int64_t n) {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2")) return read_sum_avx2(p, n);
+#endif
+  float s[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
+  for (; i < n; ++i) s[0] += p[i];
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+// "avx2 (CASCADE_ISA=avx2); OpenBLAS core Haswell".
+std::string kernel_paths() {
+  return std::string(isa_name(active_isa())) + " (" + isa_reason() + "); OpenBLAS core " + openblas_get_corename();
 }
 
 // Best read bandwidth over a buffer much larger than the caches, GB/s, with
@@ -220,6 +242,7 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
 
   printf("model: %.1fM params, %d blocks, d=%d, vocab %d\n", lm.model.n_params() / 1e6, c.n_layers, c.dim,
          c.vocab_size);
+  printf("kernels: %s\n", kernel_paths().c_str());
   printf("machine: OpenBLAS sgemm peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", gemm_peak, bw_peak);
   printf("prefill %d tokens: %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.0f%% of GEMM peak\n", n_prompt,
          t.prefill_s, n_prompt / t.prefill_s, prefill_gflops, 100 * prefill_gflops / gemm_peak);
@@ -228,6 +251,10 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
          n_decode, decode_ms, tok_s, decode_gbs, bound_ms, decode_ms / bound_ms);
   write_json(json_out, {{"model", o.model},
                         {"params_m", lm.model.n_params() / 1e6},
+                        {"kernel_isa", isa_name(active_isa())},
+                        {"kernel_isa_reason", isa_reason()},
+                        {"openblas_core", openblas_get_corename()},
+                        {"threads", omp_get_max_threads()},
                         {"gemm_peak_gflops", gemm_peak},
                         {"read_bandwidth_gbs", bw_peak},
                         {"prefill_tokens", n_prompt},
@@ -276,6 +303,7 @@ void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_de
   const double formula_in = 4.0 * beta * (c.dim + c.n_heads);
   const double extra = plan.head() > 0 ? 1 : 0;  // the client serves the head keys as one more shard
 
+  printf("kernels: %s\n", kernel_paths().c_str());
   printf("model: %.1fM params, %d blocks; plan alpha=%d beta=%d (%d nodes) c=%d delta=%d F=%d head=%d\n",
          lm.model.n_params() / 1e6, c.n_layers, plan.alpha(), plan.beta(), plan.alpha() + plan.n_attn(),
          spec.c, spec.delta, spec.front_layers, plan.head());
