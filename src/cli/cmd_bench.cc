@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <numeric>
@@ -46,15 +47,31 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
+// CPU time of this process, all its threads. On a machine shared with other
+// work it counts only what this process ran, unlike wall time.
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// A rate both per wall second and per second of this process's CPU time.
+struct Rate {
+  double wall = 0, cpu = 0;
+};
+
 // Best-of-3 OpenBLAS sgemm rate on n×n×n, in GFLOP/s.
-double measure_gemm_peak(int n = 1536) {
+Rate measure_gemm_peak(int n = 1536) {
   std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n);
-  double best = 0;
+  Rate best;
   for (int r = 0; r < 4; ++r) {
     auto t = clock_type::now();
+    const double cpu = process_cpu_seconds();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
                 c.data(), n);
-    if (r > 0) best = std::max(best, 2.0 * n * n * n / seconds_since(t) / 1e9);
+    if (r == 0) continue;
+    best.wall = std::max(best.wall, 2.0 * n * n * n / seconds_since(t) / 1e9);
+    best.cpu = std::max(best.cpu, 2.0 * n * n * n / (process_cpu_seconds() - cpu) / 1e9);
   }
   return best;
 }
@@ -99,7 +116,7 @@ std::string kernel_paths() {
 
 // Best read bandwidth over a buffer much larger than the caches, GB/s, with
 // the same threads the GEMV uses: the bound a bandwidth-bound decode meets.
-double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
+Rate measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
   // Huge pages, as the weights get (Model::copy_weights_to_huge_pages).
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   check(mem != MAP_FAILED, "bench: cannot allocate the bandwidth probe's buffer");
@@ -108,10 +125,11 @@ double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
   float* buf_data = static_cast<float*>(mem);
   const int64_t n = (int64_t)(bytes / 4);
   std::fill(buf_data, buf_data + n, 1.0f);
-  double best = 0;
+  Rate best;
   volatile float sink = 0;
   for (int r = 0; r < 8; ++r) {
     auto t = clock_type::now();
+    const double cpu = process_cpu_seconds();
     float total = 0;
 #pragma omp parallel reduction(+ : total)
     {
@@ -120,7 +138,9 @@ double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
       total += read_sum(buf_data + b, e - b);
     }
     sink = total;
-    if (r > 0) best = std::max(best, bytes / seconds_since(t) / 1e9);
+    if (r == 0) continue;
+    best.wall = std::max(best.wall, bytes / seconds_since(t) / 1e9);
+    best.cpu = std::max(best.cpu, bytes / (process_cpu_seconds() - cpu) / 1e9);
   }
   (void)sink;
   return best;
@@ -165,12 +185,15 @@ double attention_flops(const ModelConfig& c, int p0, int p1) {
 // Wall and host CPU time of a prefill and of the decode steps after it.
 struct Timing {
   double prefill_s = 1e30, decode_s = 1e30;
-  double prefill_cpu_s = 1e30, decode_cpu_s = 1e30;
+  double prefill_cpu_s = 1e30, decode_cpu_s = 1e30;  // host CPU: all processes
+  double prefill_proc_s = 1e30, decode_proc_s = 1e30;  // this process's CPU
   void keep_best(const Timing& t) {
     prefill_s = std::min(prefill_s, t.prefill_s);
     decode_s = std::min(decode_s, t.decode_s);
     prefill_cpu_s = std::min(prefill_cpu_s, t.prefill_cpu_s);
     decode_cpu_s = std::min(decode_cpu_s, t.decode_cpu_s);
+    prefill_proc_s = std::min(prefill_proc_s, t.prefill_proc_s);
+    decode_proc_s = std::min(decode_proc_s, t.decode_proc_s);
   }
 };
 
@@ -183,16 +206,18 @@ Timing time_backend(MakeBackend make, const std::vector<int32_t>& prompt, int n_
     auto backend = make();
     Timing one;
     auto t = clock_type::now();
-    double cpu = host_cpu_seconds();
+    double cpu = host_cpu_seconds(), proc = process_cpu_seconds();
     backend->step(prompt.data(), (int)prompt.size(), false, logits);
     one.prefill_s = seconds_since(t);
     one.prefill_cpu_s = host_cpu_seconds() - cpu;
+    one.prefill_proc_s = process_cpu_seconds() - proc;
     t = clock_type::now();
-    cpu = host_cpu_seconds();
+    cpu = host_cpu_seconds(), proc = process_cpu_seconds();
     int32_t tok = 5;
     for (int i = 0; i < n_decode; ++i) backend->step(&tok, 1, false, logits);
     one.decode_s = seconds_since(t);
     one.decode_cpu_s = host_cpu_seconds() - cpu;
+    one.decode_proc_s = process_cpu_seconds() - proc;
     best.keep_best(one);
   }
   return best;
@@ -223,8 +248,9 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
   LoadedModel lm = load_with_progress(o, false);
   const auto& c = lm.model.cfg;
   fprintf(stderr, "measuring machine peaks (%d threads) ...\n", omp_get_max_threads());
-  const double gemm_peak = measure_gemm_peak();
-  const double bw_peak = measure_read_bandwidth();
+  const Rate gemm = measure_gemm_peak();
+  const Rate bw = measure_read_bandwidth();
+  const double gemm_peak = gemm.wall, bw_peak = bw.wall;
   auto prompt = bench_prompt(n_prompt, c.vocab_size);
   fprintf(stderr, "timing prefill %d + decode %d ...\n", n_prompt, n_decode);
   Timing t = time_backend([&] { return std::make_unique<PlainBackend>(lm.model); }, prompt, n_decode, 3);
@@ -239,16 +265,26 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
   const double decode_gbs = (weight_bytes + kv_bytes) * tok_s / 1e9;
   const double bound_ms = (weight_bytes + kv_bytes) / (bw_peak * 1e9) * 1e3;
   const double decode_ms = 1e3 / tok_s;
+  // The same per second of this process's CPU time: what other load on a
+  // shared machine does not move (with one thread; OpenMP's spin-waits for a
+  // descheduled thread do count).
+  const double prefill_gflops_cpu = prefill_flops / t.prefill_proc_s / 1e9;
+  const double decode_ms_cpu = t.decode_proc_s / n_decode * 1e3;
+  const double bound_ms_cpu = (weight_bytes + kv_bytes) / (bw.cpu * 1e9) * 1e3;
 
   printf("model: %.1fM params, %d blocks, d=%d, vocab %d\n", lm.model.n_params() / 1e6, c.n_layers, c.dim,
          c.vocab_size);
-  printf("kernels: %s\n", kernel_paths().c_str());
+  printf("kernels: %s; %d threads\n", kernel_paths().c_str(), omp_get_max_threads());
   printf("machine: OpenBLAS sgemm peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", gemm_peak, bw_peak);
   printf("prefill %d tokens: %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.0f%% of GEMM peak\n", n_prompt,
          t.prefill_s, n_prompt / t.prefill_s, prefill_gflops, 100 * prefill_gflops / gemm_peak);
   printf("decode %d tokens: %.2f ms/token = %.1f tokens/s, %.1f GB/s; bandwidth bound %.2f ms/token; "
          "ratio %.2fx the bound\n",
          n_decode, decode_ms, tok_s, decode_gbs, bound_ms, decode_ms / bound_ms);
+  printf("per second of this process's CPU: sgemm %.1f GFLOP/s, read %.1f GB/s; prefill %.1f GFLOP/s = %.0f%% "
+         "of sgemm; decode %.2f ms/token = %.2fx the bound\n",
+         gemm.cpu, bw.cpu, prefill_gflops_cpu, 100 * prefill_gflops_cpu / gemm.cpu, decode_ms_cpu,
+         decode_ms_cpu / bound_ms_cpu);
   write_json(json_out, {{"model", o.model},
                         {"params_m", lm.model.n_params() / 1e6},
                         {"kernel_isa", isa_name(active_isa())},
@@ -267,7 +303,15 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
                         {"decode_tokens_per_s", tok_s},
                         {"decode_gbs", decode_gbs},
                         {"decode_bound_ms_per_token", bound_ms},
-                        {"decode_ratio_to_bound", decode_ms / bound_ms}});
+                        {"decode_ratio_to_bound", decode_ms / bound_ms},
+                        {"process_cpu",
+                         {{"gemm_peak_gflops", gemm.cpu},
+                          {"read_bandwidth_gbs", bw.cpu},
+                          {"prefill_s", t.prefill_proc_s},
+                          {"prefill_gflops", prefill_gflops_cpu},
+                          {"prefill_fraction_of_gemm_peak", prefill_gflops_cpu / gemm.cpu},
+                          {"decode_ms_per_token", decode_ms_cpu},
+                          {"decode_ratio_to_bound", decode_ms_cpu / bound_ms_cpu}}}});
 }
 
 void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_decode,
