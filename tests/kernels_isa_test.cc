@@ -269,5 +269,31 @@ TEST(KernelIsa, AttentionMatchesScalar) {
     }
 }
 
+// Prefill-shaped attention: keys in ascending positions, several 128-query
+// chunks (each GEMM stops at its last query's position), the first queries
+// before any key. Equal, under every path, to one query at a time (the
+// per-query loop, which visits exactly the visible keys).
+TEST(KernelIsa, CausalChunksEqualPerQueryAttention) {
+  std::mt19937 rng(12);
+  const int H = 2, Hkv = 1, hd = 32, nq = 300, nk = 280;  // small: one query runs on one thread
+  auto q = randn((size_t)nq * H * hd, rng), k = randn((size_t)nk * Hkv * hd, rng), v = randn((size_t)nk * Hkv * hd, rng);
+  std::vector<int32_t> qp(nq), kp(nk);
+  for (int i = 0; i < nq; ++i) qp[i] = i;
+  for (int i = 0; i < nk; ++i) kp[i] = 20 + i;  // queries 0..19 see no key
+  for (Isa isa : supported_isas()) {
+    under(isa, [&] {
+      std::vector<float> o((size_t)nq * H * hd), lse((size_t)nq * H), o1(o.size()), lse1(lse.size());
+      attention_partial(o.data(), lse.data(), q.data(), qp.data(), nq, k.data(), v.data(), kp.data(), nk, H, Hkv, hd);
+      for (int t = 0; t < nq; ++t)
+        attention_partial(o1.data() + (size_t)t * H * hd, lse1.data() + (size_t)t * H, q.data() + (size_t)t * H * hd,
+                          &qp[t], 1, k.data(), v.data(), kp.data(), nk, H, Hkv, hd);
+      for (int t = 0; t < 20; ++t) EXPECT_TRUE(std::isinf(lse[(size_t)t * H]) && lse[(size_t)t * H] < 0) << t;
+      expect_close(o, o1, 1e-5, 1e-5, std::string("out ") + isa_name(isa));
+      expect_close(lse, lse1, 1e-5, 1e-5, std::string("lse ") + isa_name(isa));
+      return 0;
+    });
+  }
+}
+
 }  // namespace
 }  // namespace cascade

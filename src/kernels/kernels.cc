@@ -130,17 +130,27 @@ namespace {
 // Partial attention for many queries: per head, S = Q·Kᵀ and O = P·V as two
 // OpenBLAS GEMMs (strided views of the q/k/v rows, so GQA needs no copies).
 // Masked pairs are computed and then discarded; at prefill sizes the GEMM's
-// speed is worth more than the skipped half.
+// speed is worth more than the skipped half. When the keys come in
+// ascending position order (the plaintext engine's cache, a prefill), a
+// chunk of queries only multiplies the keys up to its last query's position:
+// the keys after it are all masked.
 void attention_partial_gemm(float* out, float* lse, const float* q, const int32_t* q_pos, int nq,
                             const float* k, const float* v, const int32_t* k_pos, int nk, int n_heads,
                             int n_kv_heads, int head_dim) {
   const int q_stride = n_heads * head_dim, kv_stride = n_kv_heads * head_dim;
   const int group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt((float)head_dim);
-  constexpr int kChunk = 128;  // queries per task: bounds the score buffer
+  constexpr int kChunk = 64;  // queries per task: bounds the score buffer
   const int chunks = (nq + kChunk - 1) / kChunk;
   const int64_t tasks = (int64_t)chunks * n_heads;
   const ops::KernelOps& k_ops = ops::active();
+  // Keys each chunk multiplies: those at positions ≤ its last query's.
+  std::vector<int> chunk_keys(chunks, nk);
+  if (std::is_sorted(k_pos, k_pos + nk))
+    for (int c = 0; c < chunks; ++c) {
+      const int32_t last = *std::max_element(q_pos + c * kChunk, q_pos + std::min(nq, (c + 1) * kChunk));
+      chunk_keys[c] = (int)(std::upper_bound(k_pos, k_pos + nk, last) - k_pos);
+    }
   // One task = one head over one chunk of queries. Threads split the tasks;
   // OpenBLAS runs single-threaded inside a parallel region, so the small
   // GEMMs cost no thread synchronisation.
@@ -149,29 +159,36 @@ void attention_partial_gemm(float* out, float* lse, const float* q, const int32_
     std::vector<float> S((size_t)std::min(nq, kChunk) * nk), inv_sum(kChunk);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
-      const int t0 = (int)(task / n_heads) * kChunk, h = (int)(task % n_heads);
-      const int m = std::min(kChunk, nq - t0);
+      const int c = (int)(task / n_heads), t0 = c * kChunk, h = (int)(task % n_heads);
+      const int m = std::min(kChunk, nq - t0), nkc = chunk_keys[c];
       const int g = h / group;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, head_dim, scale,
+      float* o = out + (size_t)t0 * q_stride + (size_t)h * head_dim;
+      if (nkc == 0) {  // no query of the chunk sees a key
+        for (int i = 0; i < m; ++i) {
+          std::fill(o + (size_t)i * q_stride, o + (size_t)i * q_stride + head_dim, 0.0f);
+          lse[(size_t)(t0 + i) * n_heads + h] = kNegInf;
+        }
+        continue;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nkc, head_dim, scale,
                   q + (size_t)t0 * q_stride + (size_t)h * head_dim, q_stride, k + (size_t)g * head_dim,
-                  kv_stride, 0.0f, S.data(), nk);
+                  kv_stride, 0.0f, S.data(), nkc);
       for (int i = 0; i < m; ++i) {
-        float* row = S.data() + (size_t)i * nk;
-        const float mx = k_ops.mask_future_and_max(row, k_pos, q_pos[t0 + i], nk);
+        float* row = S.data() + (size_t)i * nkc;
+        const float mx = k_ops.mask_future_and_max(row, k_pos, q_pos[t0 + i], nkc);
         float* l = lse + (size_t)(t0 + i) * n_heads + h;
         if (mx == kNegInf) {  // no visible key: contributes nothing to the merge
-          std::fill(row, row + nk, 0.0f);
+          std::fill(row, row + nkc, 0.0f);
           *l = kNegInf;
           inv_sum[i] = 0.0f;
           continue;
         }
-        const float sum = k_ops.exp_shift_sum(row, mx, nk);
+        const float sum = k_ops.exp_shift_sum(row, mx, nkc);
         inv_sum[i] = 1.0f / sum;
         *l = mx + std::log(sum);
       }
       // O = P·V with unnormalised P, then each row scaled by 1/Σ.
-      float* o = out + (size_t)t0 * q_stride + (size_t)h * head_dim;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, head_dim, nk, 1.0f, S.data(), nk,
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, head_dim, nkc, 1.0f, S.data(), nkc,
                   v + (size_t)g * head_dim, kv_stride, 0.0f, o, q_stride);
       for (int i = 0; i < m; ++i) k_ops.scale(o + (size_t)i * q_stride, inv_sum[i], head_dim);
     }
