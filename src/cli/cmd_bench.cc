@@ -109,9 +109,18 @@ float read_sum(const float* p, int64_t n) {
   return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
-// "avx2 (CASCADE_ISA=avx2); OpenBLAS core Haswell".
+// "avx2 (CASCADE_ISA=avx2); OpenBLAS core Haswell". OpenBLAS picks its core
+// from the CPU model; on a CPU it does not know (as this project's VMs with
+// AVX-512) it falls back to pre-AVX kernels, which makes the "sgemm peak"
+// several times too low: say so.
 std::string kernel_paths() {
-  return std::string(isa_name(active_isa())) + " (" + isa_reason() + "); OpenBLAS core " + openblas_get_corename();
+  const std::string core = openblas_get_corename();
+  std::string s = std::string(isa_name(active_isa())) + " (" + isa_reason() + "); OpenBLAS core " + core;
+  for (const char* old : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge"})
+    if (core == old && isa_supported(Isa::kAvx2))
+      s += std::string(" -- not this CPU's: set OPENBLAS_CORETYPE=") +
+           (isa_supported(Isa::kAvx512) ? "SkylakeX" : "Haswell") + " for its real peak";
+  return s;
 }
 
 // Best read bandwidth over a buffer much larger than the caches, GB/s, with
