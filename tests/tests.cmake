@@ -6,6 +6,7 @@ target_link_libraries(cascade_test_support PUBLIC cascade_client GTest::gtest)
 cascade_test(kernels_test cascade_kernels)
 cascade_test(engine_golden_test cascade_engine)
 cascade_test(kernels_isa_test cascade_kernels)
+cascade_test(engine_batch_test cascade_engine)
 # The golden suite once more with the AVX2 kernels forced through the
 # environment, as on an AVX2-only CPU, where this CPU has AVX2 + FMA.
 if(EXISTS /proc/cpuinfo AND TARGET engine_golden_test)

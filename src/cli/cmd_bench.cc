@@ -30,6 +30,8 @@
 
 #include "cli/commands.h"
 #include "client/backend.h"
+#include "engine/batch.h"
+#include "kernels/kernels.h"
 #include "kernels/isa.h"
 #include "model/synth.h"
 #include "transport/local_cluster.h"
@@ -471,6 +473,73 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
                         {"remote_decode_cpu_s", tr.decode_cpu_s}});
 }
 
+// Batched decode (engine/batch.h): for each session count S, S plaintext
+// sessions prefill n_prompt tokens in one batched step, then decode
+// n_decode steps with all S in every step. Reports aggregate tokens/s
+// against one session's and the time per output token (each step gives
+// every session one token).
+void bench_batch(const ModelOptions& mo, int n_prompt, int n_decode, const std::vector<int>& counts,
+                 const std::string& json_out) {
+  ModelOptions o = mo;
+  if (o.model.empty()) o.model = default_model();
+  LoadedModel lm = load_with_progress(o, false);
+  const auto& c = lm.model.cfg;
+  check(n_prompt >= 1 && n_decode >= 1, "bench batch: --prompt and --decode must be at least 1");
+  for (int s : counts) check(s >= 1, "bench batch: session counts must be at least 1");
+  const auto prompt = bench_prompt(n_prompt, c.vocab_size);
+  printf("model: %.1fM params; kernels: %s; %d threads\n", lm.model.n_params() / 1e6, kernel_paths().c_str(),
+         omp_get_max_threads());
+  printf("%8s %14s %12s %16s %12s %12s\n", "sessions", "prefill s", "decode tok/s", "x one session", "p50 ms/tok",
+         "p99 ms/tok");
+  nlohmann::json runs = nlohmann::json::array();
+  double one = 0;
+  for (int S : counts) {
+    std::vector<std::unique_ptr<Engine>> engines;
+    std::vector<std::vector<float>> logits(S, std::vector<float>(c.vocab_size));
+    std::vector<BatchItem> items;
+    for (int i = 0; i < S; ++i) {
+      engines.push_back(std::make_unique<Engine>(lm.model));
+      items.push_back({engines.back().get(), prompt.data(), n_prompt, logits[i].data()});
+    }
+    auto t = clock_type::now();
+    forward_batch(items);
+    const double prefill_s = seconds_since(t);
+    std::vector<int32_t> next(S);
+    std::vector<double> step_ms;
+    for (int d = 0; d < n_decode; ++d) {
+      for (int i = 0; i < S; ++i) {
+        next[i] = argmax(logits[i].data(), c.vocab_size);
+        items[i].tokens = &next[i];
+        items[i].n = 1;
+      }
+      t = clock_type::now();
+      forward_batch(items);
+      step_ms.push_back(seconds_since(t) * 1e3);
+    }
+    const double total_s = std::accumulate(step_ms.begin(), step_ms.end(), 0.0) / 1e3;
+    const double tok_s = S * n_decode / total_s;
+    if (one == 0) one = S == 1 ? tok_s : 0;
+    std::vector<double> sorted = step_ms;
+    std::sort(sorted.begin(), sorted.end());
+    const double p50 = sorted[sorted.size() / 2], p99 = sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)];
+    char ratio[32] = "-";
+    if (one > 0) snprintf(ratio, sizeof ratio, "%.2fx", tok_s / one);
+    printf("%8d %14.3f %12.1f %16s %12.2f %12.2f\n", S, prefill_s, tok_s, ratio, p50, p99);
+    runs.push_back({{"sessions", S},
+                    {"prefill_s", prefill_s},
+                    {"decode_tokens_per_s", tok_s},
+                    {"vs_one_session", one > 0 ? tok_s / one : 0.0},
+                    {"p50_ms_per_token", p50},
+                    {"p99_ms_per_token", p99}});
+  }
+  write_json(json_out, {{"model", o.model},
+                        {"kernel_isa", isa_name(active_isa())},
+                        {"threads", omp_get_max_threads()},
+                        {"prompt_tokens", n_prompt},
+                        {"decode_steps", n_decode},
+                        {"runs", runs}});
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
@@ -478,25 +547,34 @@ void add_bench(CLI::App& app) {
     ModelOptions model;
     PlanSpec plan{.alpha = 8, .beta = 8, .c = 6, .delta = 3};
     int prompt = 512, decode = 64;
+    std::vector<int> sessions{1, 8, 16, 32};
     std::string json;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "benchmarks (not tests): engine speed, cascade overhead");
   cmd->require_subcommand(1);
-  for (const char* name : {"engine", "cascade", "remote"}) {
+  for (const char* name : {"engine", "cascade", "remote", "batch"}) {
     CLI::App* sub = cmd->add_subcommand(name, name == std::string("engine")
                                                   ? "plaintext prefill/decode speed vs machine peaks"
                                                   : "in-process cascade vs plaintext, and traffic");
     sub->add_option("-m,--model", a->model.model, "model (default: synthesized llama-100m)");
     sub->add_flag("--mmap", a->model.mmap, "keep weights mapped from the file (no huge-page copy)");
     if (name == std::string("remote")) sub->description("node processes over gRPC + mutual TLS on loopback vs plaintext");
+    if (name == std::string("batch")) {
+      sub->description("plaintext decode of many sessions batched per step: aggregate tokens/s, time per token");
+      sub->add_option("--sessions", a->sessions, "session counts to run (the first should be 1)")
+          ->delimiter(',')
+          ->capture_default_str();
+    }
     sub->add_option("--prompt", a->prompt, "prefill tokens")->capture_default_str();
     sub->add_option("--decode", a->decode, "decode steps")->capture_default_str();
     sub->add_option("--json", a->json, "write results as JSON here");
-    if (name != std::string("engine")) add_plan_options(sub, a->plan);
+    if (name != std::string("engine") && name != std::string("batch")) add_plan_options(sub, a->plan);
     std::string n = name;
     sub->callback([a, n] {
-      if (n == "engine")
+      if (n == "batch")
+        bench_batch(a->model, a->prompt, a->decode, a->sessions, a->json);
+      else if (n == "engine")
         bench_engine(a->model, a->prompt, a->decode, a->json);
       else if (n == "cascade")
         bench_cascade(a->model, a->plan, a->prompt, a->decode, a->json);
