@@ -113,6 +113,27 @@ TEST(KernelIsa, PanelGemmAndGemvMatchReferenceOnAwkwardShapes) {
     }
 }
 
+// Without panels, a few rows (a batch of decode steps through the LM head)
+// give each row exactly what the one-row GEMV gives it, under every path.
+TEST(KernelIsa, FewRowsWithoutPanelsEqualTheGemvBitForBit) {
+  std::mt19937 rng(13);
+  const int in = 200, out = 77;
+  auto W = randn((size_t)in * out, rng), b = randn(out, rng);
+  for (Isa isa : supported_isas())
+    for (int n = 2; n <= 8; ++n) {
+      auto x = randn((size_t)n * in, rng);
+      under(isa, [&] {
+        std::vector<float> y((size_t)n * out), y1(out);
+        matmul(y.data(), x.data(), W.data(), b.data(), n, in, out);
+        for (int i = 0; i < n; ++i) {
+          matmul(y1.data(), x.data() + (size_t)i * in, W.data(), b.data(), 1, in, out);
+          for (int r = 0; r < out; ++r) EXPECT_EQ(y[(size_t)i * out + r], y1[r]) << isa_name(isa) << " n=" << n;
+        }
+        return 0;
+      });
+    }
+}
+
 // Element-wise |got − want| ≤ rel·|want| + abs.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rel, double abs,
                   const std::string& what) {

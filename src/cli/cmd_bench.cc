@@ -477,7 +477,7 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
 // sessions prefill n_prompt tokens in one batched step, then decode
 // n_decode steps with all S in every step. Reports aggregate tokens/s
 // against one session's and the time per output token (each step gives
-// every session one token).
+// every session one token), also per second of this process's CPU time.
 void bench_batch(const ModelOptions& mo, int n_prompt, int n_decode, const std::vector<int>& counts,
                  const std::string& json_out) {
   ModelOptions o = mo;
@@ -489,10 +489,10 @@ void bench_batch(const ModelOptions& mo, int n_prompt, int n_decode, const std::
   const auto prompt = bench_prompt(n_prompt, c.vocab_size);
   printf("model: %.1fM params; kernels: %s; %d threads\n", lm.model.n_params() / 1e6, kernel_paths().c_str(),
          omp_get_max_threads());
-  printf("%8s %14s %12s %16s %12s %12s\n", "sessions", "prefill s", "decode tok/s", "x one session", "p50 ms/tok",
-         "p99 ms/tok");
+  printf("%8s %10s %13s %9s %11s %11s %15s %9s\n", "sessions", "prefill s", "decode tok/s", "x one", "p50 ms/tok",
+         "p99 ms/tok", "tok/CPU-second", "x one");
   nlohmann::json runs = nlohmann::json::array();
-  double one = 0;
+  double one = 0, one_cpu = 0;
   for (int S : counts) {
     std::vector<std::unique_ptr<Engine>> engines;
     std::vector<std::vector<float>> logits(S, std::vector<float>(c.vocab_size));
@@ -506,6 +506,7 @@ void bench_batch(const ModelOptions& mo, int n_prompt, int n_decode, const std::
     const double prefill_s = seconds_since(t);
     std::vector<int32_t> next(S);
     std::vector<double> step_ms;
+    const double cpu0 = process_cpu_seconds();
     for (int d = 0; d < n_decode; ++d) {
       for (int i = 0; i < S; ++i) {
         next[i] = argmax(logits[i].data(), c.vocab_size);
@@ -516,21 +517,25 @@ void bench_batch(const ModelOptions& mo, int n_prompt, int n_decode, const std::
       forward_batch(items);
       step_ms.push_back(seconds_since(t) * 1e3);
     }
+    const double tok_cpu = S * n_decode / (process_cpu_seconds() - cpu0);
     const double total_s = std::accumulate(step_ms.begin(), step_ms.end(), 0.0) / 1e3;
     const double tok_s = S * n_decode / total_s;
-    if (one == 0) one = S == 1 ? tok_s : 0;
+    if (one == 0 && S == 1) one = tok_s, one_cpu = tok_cpu;
     std::vector<double> sorted = step_ms;
     std::sort(sorted.begin(), sorted.end());
     const double p50 = sorted[sorted.size() / 2], p99 = sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)];
-    char ratio[32] = "-";
+    char ratio[32] = "-", ratio_cpu[32] = "-";
     if (one > 0) snprintf(ratio, sizeof ratio, "%.2fx", tok_s / one);
-    printf("%8d %14.3f %12.1f %16s %12.2f %12.2f\n", S, prefill_s, tok_s, ratio, p50, p99);
+    if (one_cpu > 0) snprintf(ratio_cpu, sizeof ratio_cpu, "%.2fx", tok_cpu / one_cpu);
+    printf("%8d %10.3f %13.1f %9s %11.2f %11.2f %15.1f %9s\n", S, prefill_s, tok_s, ratio, p50, p99, tok_cpu, ratio_cpu);
     runs.push_back({{"sessions", S},
                     {"prefill_s", prefill_s},
                     {"decode_tokens_per_s", tok_s},
                     {"vs_one_session", one > 0 ? tok_s / one : 0.0},
                     {"p50_ms_per_token", p50},
-                    {"p99_ms_per_token", p99}});
+                    {"p99_ms_per_token", p99},
+                    {"decode_tokens_per_cpu_s", tok_cpu},
+                    {"vs_one_session_per_cpu_s", one_cpu > 0 ? tok_cpu / one_cpu : 0.0}});
   }
   write_json(json_out, {{"model", o.model},
                         {"kernel_isa", isa_name(active_isa())},

@@ -15,6 +15,7 @@ namespace cascade {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kFewRows = 8;  // matmul without panels: up to this many rows take the GEMV's dots
 
 }  // namespace
 
@@ -48,10 +49,20 @@ void matmul(float* y, const float* x, const float* W, const float* bias, int n, 
     return;
   }
   if (n <= 0) return;
-  if (panels)
+  if (panels) {
     gemm_panels(y, x, panels, n, in, out);
-  else
+  } else if (n <= kFewRows) {
+    // A few rows (a batch of decode steps through an unpacked W, such as
+    // the LM head): stream W once, each row of it dotted with every x row —
+    // the GEMV's dot, so each row gets the bits it gets alone. OpenBLAS
+    // would repack all of W for a handful of rows.
+    const auto dot = ops::active().dot;
+#pragma omp parallel for schedule(static) if ((int64_t)in * out >= (1 << 16))
+    for (int r = 0; r < out; ++r)
+      for (int i = 0; i < n; ++i) y[(size_t)i * out + r] = dot(W + (size_t)r * in, x + (size_t)i * in, in);
+  } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+  }
   if (bias)
     for (int i = 0; i < n; ++i) add_rows(y + (size_t)i * out, bias, out);
 }
