@@ -58,8 +58,11 @@ void matmul(float* y, const float* x, const float* W, const float* bias, int n, 
     // would repack all of W for a handful of rows.
     const auto dot = ops::active().dot;
 #pragma omp parallel for schedule(static) if ((int64_t)in * out >= (1 << 16))
-    for (int r = 0; r < out; ++r)
+    for (int r = 0; r < out; ++r) {
+      if (r + 1 < out)  // the next row, while this one is dotted n times
+        for (int j = 0; j < in; j += 16) __builtin_prefetch(W + (size_t)(r + 1) * in + j);
       for (int i = 0; i < n; ++i) y[(size_t)i * out + r] = dot(W + (size_t)r * in, x + (size_t)i * in, in);
+    }
   } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
   }

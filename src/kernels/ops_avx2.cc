@@ -48,6 +48,10 @@ inline void tile(float* y, int ldy, const float* x, int ldx, const float* panel,
   CASCADE_ROWS(CASCADE_LOAD)
   const float* p = panel + (size_t)k0 * kPanel;
   for (int k = k0; k < k1; ++k, p += kPanel) {
+    // With few rows the loads wait on memory (a batch of decode rows): fetch
+    // ahead. With many, the block is in L1 after the first tile and this
+    // costs one uop per 12 FMAs.
+    _mm_prefetch(reinterpret_cast<const char*>(p + 16 * kPanel), _MM_HINT_T0);
     const __m256 w0 = _mm256_loadu_ps(p), w1 = _mm256_loadu_ps(p + 8);
     CASCADE_ROWS(CASCADE_FMA)
   }
