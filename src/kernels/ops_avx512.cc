@@ -35,9 +35,8 @@ inline void tile(float* y, int ldy, const float* x, int ldx, const float* panel,
   const float* p = panel + (size_t)k0 * kPanel;
   for (int k = k0; k < k1; ++k, p += kPanel) {
     // The first tile over a panel block waits on memory (all of them with a
-    // batch of decode rows): fetch the panel 16 inputs ahead. bench batch,
-    // 8 sessions: 68 -> 39-50 ms a step; kernel_bench 64 rows 768 -> 2048:
-    // 2.2-2.4 -> 1.7-2.0 ms. Later tiles find the block in L1.
+    // batch of decode rows): fetch the panel 16 inputs ahead (measured in
+    // docs/PERFORMANCE.md). Later tiles find the block in L1.
     _mm_prefetch(reinterpret_cast<const char*>(p + 16 * kPanel), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + 16 * kPanel + 16), _MM_HINT_T0);
     const __m512 w0 = _mm512_loadu_ps(p), w1 = _mm512_loadu_ps(p + 16);
