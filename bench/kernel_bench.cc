@@ -1,12 +1,18 @@
 // Microbenchmarks of the kernels that dominate time (Google Benchmark):
 // the decode GEMV (bandwidth-bound), the prefill GEMM, and partial attention.
+// The kernels run on the ISA path kernels/isa.h picks (CASCADE_ISA forces
+// one; OPENBLAS_CORETYPE=Haswell makes OpenBLAS use its AVX2 kernels too);
+// both are printed in the context header.
 #include <benchmark/benchmark.h>
 
 #include <cblas.h>
 
+#include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "kernels/isa.h"
 #include "kernels/kernels.h"
 
 namespace {
@@ -113,4 +119,18 @@ BENCHMARK(BM_AttentionShard)->Arg(8)->Arg(64)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  try {
+    benchmark::AddCustomContext("kernels", std::string(cascade::isa_name(cascade::active_isa())) + " (" +
+                                               cascade::isa_reason() + ")");
+  } catch (const std::exception& e) {
+    fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  benchmark::AddCustomContext("openblas", openblas_get_corename());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

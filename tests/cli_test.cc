@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -140,6 +141,30 @@ TEST(Cli, ServeRefusesBadOptionsBeforeLoadingTheModel) {
     EXPECT_EQ(r.err.find('\n', pos), r.err.size() - 1) << r.err;
   }
   close(busy);
+}
+
+// Every kernel path this CPU has gives llama2.c's text; a path it lacks or an
+// unknown name is a one-line error before any work.
+TEST(Cli, KernelPathFromEnvironment) {
+  const std::string model = testing::shared_path("models/stories260K/stories260K.bin");
+  const std::string want = reference()["n200_from_bos"].get<std::string>() + "\n";
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  for (auto [isa, ok] : {std::pair<const char*, bool>{"scalar", true}, {"avx2", avx2}, {"avx512", avx512}, {"sse9", false}}) {
+    setenv("CASCADE_ISA", isa, 1);
+    CmdResult r = run("generate -m " + model + " -p '' -n 200");
+    if (ok) {
+      EXPECT_EQ(r.rc, 0) << isa << ": " << r.err;
+      EXPECT_EQ(r.out, want) << isa;
+    } else {
+      EXPECT_EQ(r.rc, 1) << isa;
+      EXPECT_EQ(r.out, "") << isa;
+      EXPECT_EQ(r.err.rfind("error: CASCADE_ISA=", 0), 0u) << r.err;
+      EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+    }
+  }
+  unsetenv("CASCADE_ISA");
 }
 
 TEST(Cli, PlanPrintsViewsAndWritesJson) {

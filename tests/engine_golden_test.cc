@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "kernels/isa.h"
 #include "kernels/kernels.h"
 #include "model/loader.h"
 #include "tests/test_util.h"
@@ -62,6 +63,19 @@ TEST_P(Golden, EveryCaseMatchesRunC) {
   EXPECT_EQ(lm.model.cfg.dim, 64);
   EXPECT_EQ(lm.model.cfg.n_kv_heads, 4);
   for (const auto& cs : golden()["cases"]) check_case(lm.model, cs);
+}
+
+// The same cases under every kernel path this CPU has (kernels/isa.h).
+TEST_P(Golden, EveryKernelPathMatchesRunC) {
+  LoadedModel lm = load_model(testing::shared_path("models/stories260K/" + GetParam()),
+                              {.require_tokenizer = false});
+  const Isa before = active_isa();
+  for (Isa isa : supported_isas()) {
+    SCOPED_TRACE(isa_name(isa));
+    set_isa(isa);
+    for (const auto& cs : golden()["cases"]) check_case(lm.model, cs);
+  }
+  set_isa(before);
 }
 
 TEST_P(Golden, EmptyPromptGreedy100) {

@@ -5,6 +5,17 @@ add_library(cascade_test_support STATIC ${CMAKE_SOURCE_DIR}/tests/backend_compar
 target_link_libraries(cascade_test_support PUBLIC cascade_client GTest::gtest)
 cascade_test(kernels_test cascade_kernels)
 cascade_test(engine_golden_test cascade_engine)
+cascade_test(kernels_isa_test cascade_kernels)
+cascade_test(engine_batch_test cascade_engine)
+# The golden suite once more with the AVX2 kernels forced through the
+# environment, as on an AVX2-only CPU, where this CPU has AVX2 + FMA.
+if(EXISTS /proc/cpuinfo AND TARGET engine_golden_test)
+  file(STRINGS /proc/cpuinfo CASCADE_CPU_FLAGS REGEX "^flags" LIMIT_COUNT 1)
+  if(CASCADE_CPU_FLAGS MATCHES " avx2( |$)" AND CASCADE_CPU_FLAGS MATCHES " fma( |$)")
+    add_test(NAME engine_golden_test.CASCADE_ISA_avx2 COMMAND engine_golden_test)
+    set_tests_properties(engine_golden_test.CASCADE_ISA_avx2 PROPERTIES ENVIRONMENT "CASCADE_ISA=avx2" TIMEOUT 600)
+  endif()
+endif()
 cascade_test(tokenizer_test cascade_tokenizer cascade_util)
 cascade_test(attacks_test cascade_attacks cascade_plan)
 cascade_test(gguf_test cascade_model cascade_util)

@@ -5,6 +5,9 @@
 //   cascade bench cascade  Cascade vs plaintext time on the same model, and
 //                          traffic per token per layer vs the protocol formula
 // Without -m both synthesize a ~100M-parameter Llama (cached under /tmp).
+// Each prints the kernels' ISA path (CASCADE_ISA forces one, kernels/isa.h)
+// and OpenBLAS's core (OPENBLAS_CORETYPE forces one), which the GEMM peak
+// and attention use.
 #include <cblas.h>
 #include <immintrin.h>
 #include <sys/mman.h>
@@ -15,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <numeric>
@@ -26,6 +30,9 @@
 
 #include "cli/commands.h"
 #include "client/backend.h"
+#include "engine/batch.h"
+#include "kernels/kernels.h"
+#include "kernels/isa.h"
 #include "model/synth.h"
 #include "nodes/traffic.h"
 #include "transport/local_cluster.h"
@@ -43,24 +50,40 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
+// CPU time of this process, all its threads. On a machine shared with other
+// work it counts only what this process ran, unlike wall time.
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// A rate both per wall second and per second of this process's CPU time.
+struct Rate {
+  double wall = 0, cpu = 0;
+};
+
 // Best-of-3 OpenBLAS sgemm rate on n×n×n, in GFLOP/s.
-double measure_gemm_peak(int n = 1536) {
+Rate measure_gemm_peak(int n = 1536) {
   std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n);
-  double best = 0;
+  Rate best;
   for (int r = 0; r < 4; ++r) {
     auto t = clock_type::now();
+    const double cpu = process_cpu_seconds();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
                 c.data(), n);
-    if (r > 0) best = std::max(best, 2.0 * n * n * n / seconds_since(t) / 1e9);
+    if (r == 0) continue;
+    best.wall = std::max(best.wall, 2.0 * n * n * n / seconds_since(t) / 1e9);
+    best.cpu = std::max(best.cpu, 2.0 * n * n * n / (process_cpu_seconds() - cpu) / 1e9);
   }
   return best;
 }
 
 // Σ of n floats with independent vector accumulators: a pure read stream.
-float read_sum(const float* p, int64_t n) {
+// AVX2 where the CPU has it, whatever the build's -march.
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) float read_sum_avx2(const float* p, int64_t n) {
   int64_t i = 0;
-  float s = 0;
-#if defined(__AVX2__)
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
   for (; i + 32 <= n; i += 32) {
     a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
@@ -70,15 +93,42 @@ float read_sum(const float* p, int64_t n) {
   }
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float s = 0;
   for (float l : lanes) s += l;
-#endif
   for (; i < n; ++i) s += p[i];
+  return s;
+}
+#endif
+
+float read_sum(const float* p, int64_t n) {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx2")) return read_sum_avx2(p, n);
+#endif
+  float s[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
+  for (; i < n; ++i) s[0] += p[i];
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+// "avx2 (CASCADE_ISA=avx2); OpenBLAS core Haswell". OpenBLAS picks its core
+// from the CPU model; on a CPU it does not know (as this project's VMs with
+// AVX-512) it falls back to pre-AVX kernels, which makes the "sgemm peak"
+// several times too low: say so.
+std::string kernel_paths() {
+  const std::string core = openblas_get_corename();
+  std::string s = std::string(isa_name(active_isa())) + " (" + isa_reason() + "); OpenBLAS core " + core;
+  for (const char* old : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge"})
+    if (core == old && isa_supported(Isa::kAvx2))
+      s += std::string(" -- not this CPU's: set OPENBLAS_CORETYPE=") +
+           (isa_supported(Isa::kAvx512) ? "SkylakeX" : "Haswell") + " for its real peak";
   return s;
 }
 
 // Best read bandwidth over a buffer much larger than the caches, GB/s, with
 // the same threads the GEMV uses: the bound a bandwidth-bound decode meets.
-double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
+Rate measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
   // Huge pages, as the weights get (Model::copy_weights_to_huge_pages).
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   check(mem != MAP_FAILED, "bench: cannot allocate the bandwidth probe's buffer");
@@ -87,10 +137,11 @@ double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
   float* buf_data = static_cast<float*>(mem);
   const int64_t n = (int64_t)(bytes / 4);
   std::fill(buf_data, buf_data + n, 1.0f);
-  double best = 0;
+  Rate best;
   volatile float sink = 0;
   for (int r = 0; r < 8; ++r) {
     auto t = clock_type::now();
+    const double cpu = process_cpu_seconds();
     float total = 0;
 #pragma omp parallel reduction(+ : total)
     {
@@ -99,7 +150,9 @@ double measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
       total += read_sum(buf_data + b, e - b);
     }
     sink = total;
-    if (r > 0) best = std::max(best, bytes / seconds_since(t) / 1e9);
+    if (r == 0) continue;
+    best.wall = std::max(best.wall, bytes / seconds_since(t) / 1e9);
+    best.cpu = std::max(best.cpu, bytes / (process_cpu_seconds() - cpu) / 1e9);
   }
   (void)sink;
   return best;
@@ -144,12 +197,15 @@ double attention_flops(const ModelConfig& c, int p0, int p1) {
 // Wall and host CPU time of a prefill and of the decode steps after it.
 struct Timing {
   double prefill_s = 1e30, decode_s = 1e30;
-  double prefill_cpu_s = 1e30, decode_cpu_s = 1e30;
+  double prefill_cpu_s = 1e30, decode_cpu_s = 1e30;  // host CPU: all processes
+  double prefill_proc_s = 1e30, decode_proc_s = 1e30;  // this process's CPU
   void keep_best(const Timing& t) {
     prefill_s = std::min(prefill_s, t.prefill_s);
     decode_s = std::min(decode_s, t.decode_s);
     prefill_cpu_s = std::min(prefill_cpu_s, t.prefill_cpu_s);
     decode_cpu_s = std::min(decode_cpu_s, t.decode_cpu_s);
+    prefill_proc_s = std::min(prefill_proc_s, t.prefill_proc_s);
+    decode_proc_s = std::min(decode_proc_s, t.decode_proc_s);
   }
 };
 
@@ -162,16 +218,18 @@ Timing time_backend(MakeBackend make, const std::vector<int32_t>& prompt, int n_
     auto backend = make();
     Timing one;
     auto t = clock_type::now();
-    double cpu = host_cpu_seconds();
+    double cpu = host_cpu_seconds(), proc = process_cpu_seconds();
     backend->step(prompt.data(), (int)prompt.size(), false, logits);
     one.prefill_s = seconds_since(t);
     one.prefill_cpu_s = host_cpu_seconds() - cpu;
+    one.prefill_proc_s = process_cpu_seconds() - proc;
     t = clock_type::now();
-    cpu = host_cpu_seconds();
+    cpu = host_cpu_seconds(), proc = process_cpu_seconds();
     int32_t tok = 5;
     for (int i = 0; i < n_decode; ++i) backend->step(&tok, 1, false, logits);
     one.decode_s = seconds_since(t);
     one.decode_cpu_s = host_cpu_seconds() - cpu;
+    one.decode_proc_s = process_cpu_seconds() - proc;
     best.keep_best(one);
   }
   return best;
@@ -202,8 +260,9 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
   LoadedModel lm = load_with_progress(o, false);
   const auto& c = lm.model.cfg;
   fprintf(stderr, "measuring machine peaks (%d threads) ...\n", omp_get_max_threads());
-  const double gemm_peak = measure_gemm_peak();
-  const double bw_peak = measure_read_bandwidth();
+  const Rate gemm = measure_gemm_peak();
+  const Rate bw = measure_read_bandwidth();
+  const double gemm_peak = gemm.wall, bw_peak = bw.wall;
   auto prompt = bench_prompt(n_prompt, c.vocab_size);
   fprintf(stderr, "timing prefill %d + decode %d ...\n", n_prompt, n_decode);
   Timing t = time_backend([&] { return std::make_unique<PlainBackend>(lm.model); }, prompt, n_decode, 3);
@@ -218,17 +277,32 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
   const double decode_gbs = (weight_bytes + kv_bytes) * tok_s / 1e9;
   const double bound_ms = (weight_bytes + kv_bytes) / (bw_peak * 1e9) * 1e3;
   const double decode_ms = 1e3 / tok_s;
+  // The same per second of this process's CPU time: what other load on a
+  // shared machine does not move (with one thread; OpenMP's spin-waits for a
+  // descheduled thread do count).
+  const double prefill_gflops_cpu = prefill_flops / t.prefill_proc_s / 1e9;
+  const double decode_ms_cpu = t.decode_proc_s / n_decode * 1e3;
+  const double bound_ms_cpu = (weight_bytes + kv_bytes) / (bw.cpu * 1e9) * 1e3;
 
   printf("model: %.1fM params, %d blocks, d=%d, vocab %d\n", lm.model.n_params() / 1e6, c.n_layers, c.dim,
          c.vocab_size);
+  printf("kernels: %s; %d threads\n", kernel_paths().c_str(), omp_get_max_threads());
   printf("machine: OpenBLAS sgemm peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", gemm_peak, bw_peak);
   printf("prefill %d tokens: %.3f s = %.1f tokens/s, %.1f GFLOP/s = %.0f%% of GEMM peak\n", n_prompt,
          t.prefill_s, n_prompt / t.prefill_s, prefill_gflops, 100 * prefill_gflops / gemm_peak);
   printf("decode %d tokens: %.2f ms/token = %.1f tokens/s, %.1f GB/s; bandwidth bound %.2f ms/token; "
          "ratio %.2fx the bound\n",
          n_decode, decode_ms, tok_s, decode_gbs, bound_ms, decode_ms / bound_ms);
+  printf("per second of this process's CPU: sgemm %.1f GFLOP/s, read %.1f GB/s; prefill %.1f GFLOP/s = %.0f%% "
+         "of sgemm; decode %.2f ms/token = %.2fx the bound\n",
+         gemm.cpu, bw.cpu, prefill_gflops_cpu, 100 * prefill_gflops_cpu / gemm.cpu, decode_ms_cpu,
+         decode_ms_cpu / bound_ms_cpu);
   write_json(json_out, {{"model", o.model},
                         {"params_m", lm.model.n_params() / 1e6},
+                        {"kernel_isa", isa_name(active_isa())},
+                        {"kernel_isa_reason", isa_reason()},
+                        {"openblas_core", openblas_get_corename()},
+                        {"threads", omp_get_max_threads()},
                         {"gemm_peak_gflops", gemm_peak},
                         {"read_bandwidth_gbs", bw_peak},
                         {"prefill_tokens", n_prompt},
@@ -241,7 +315,15 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
                         {"decode_tokens_per_s", tok_s},
                         {"decode_gbs", decode_gbs},
                         {"decode_bound_ms_per_token", bound_ms},
-                        {"decode_ratio_to_bound", decode_ms / bound_ms}});
+                        {"decode_ratio_to_bound", decode_ms / bound_ms},
+                        {"process_cpu",
+                         {{"gemm_peak_gflops", gemm.cpu},
+                          {"read_bandwidth_gbs", bw.cpu},
+                          {"prefill_s", t.prefill_proc_s},
+                          {"prefill_gflops", prefill_gflops_cpu},
+                          {"prefill_fraction_of_gemm_peak", prefill_gflops_cpu / gemm.cpu},
+                          {"decode_ms_per_token", decode_ms_cpu},
+                          {"decode_ratio_to_bound", decode_ms_cpu / bound_ms_cpu}}}});
 }
 
 void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_decode,
@@ -275,6 +357,7 @@ void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_de
   const DecodeTraffic f = decode_traffic(plan, c);
   const double formula_out = 4.0 * f.comp_out, formula_in = 4.0 * f.comp_in;
 
+  printf("kernels: %s\n", kernel_paths().c_str());
   printf("model: %.1fM params, %d blocks; plan alpha=%d beta=%d (%d nodes) c=%d delta=%d F=%d head=%d, %s protocol\n",
          lm.model.n_params() / 1e6, c.n_layers, plan.alpha(), plan.beta(), plan.alpha() + plan.n_attn(),
          spec.c, spec.delta, spec.front_layers, plan.head(), protocol_name(plan.protocol()));
@@ -389,6 +472,78 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
                         {"remote_decode_cpu_s", tr.decode_cpu_s}});
 }
 
+// Batched decode (engine/batch.h): for each session count S, S plaintext
+// sessions prefill n_prompt tokens in one batched step, then decode
+// n_decode steps with all S in every step. Reports aggregate tokens/s
+// against one session's and the time per output token (each step gives
+// every session one token), also per second of this process's CPU time.
+void bench_batch(const ModelOptions& mo, int n_prompt, int n_decode, const std::vector<int>& counts,
+                 const std::string& json_out) {
+  ModelOptions o = mo;
+  if (o.model.empty()) o.model = default_model();
+  LoadedModel lm = load_with_progress(o, false);
+  const auto& c = lm.model.cfg;
+  check(n_prompt >= 1 && n_decode >= 1, "bench batch: --prompt and --decode must be at least 1");
+  for (int s : counts) check(s >= 1, "bench batch: session counts must be at least 1");
+  const auto prompt = bench_prompt(n_prompt, c.vocab_size);
+  printf("model: %.1fM params; kernels: %s; %d threads\n", lm.model.n_params() / 1e6, kernel_paths().c_str(),
+         omp_get_max_threads());
+  printf("%8s %10s %13s %9s %11s %11s %15s %9s\n", "sessions", "prefill s", "decode tok/s", "x one", "p50 ms/tok",
+         "p99 ms/tok", "tok/CPU-second", "x one");
+  nlohmann::json runs = nlohmann::json::array();
+  double one = 0, one_cpu = 0;
+  for (int S : counts) {
+    std::vector<std::unique_ptr<Engine>> engines;
+    std::vector<std::vector<float>> logits(S, std::vector<float>(c.vocab_size));
+    std::vector<BatchItem> items;
+    for (int i = 0; i < S; ++i) {
+      engines.push_back(std::make_unique<Engine>(lm.model));
+      items.push_back({engines.back().get(), prompt.data(), n_prompt, logits[i].data()});
+    }
+    auto t = clock_type::now();
+    forward_batch(items);
+    const double prefill_s = seconds_since(t);
+    std::vector<int32_t> next(S);
+    std::vector<double> step_ms;
+    const double cpu0 = process_cpu_seconds();
+    for (int d = 0; d < n_decode; ++d) {
+      for (int i = 0; i < S; ++i) {
+        next[i] = argmax(logits[i].data(), c.vocab_size);
+        items[i].tokens = &next[i];
+        items[i].n = 1;
+      }
+      t = clock_type::now();
+      forward_batch(items);
+      step_ms.push_back(seconds_since(t) * 1e3);
+    }
+    const double tok_cpu = S * n_decode / (process_cpu_seconds() - cpu0);
+    const double total_s = std::accumulate(step_ms.begin(), step_ms.end(), 0.0) / 1e3;
+    const double tok_s = S * n_decode / total_s;
+    if (one == 0 && S == 1) one = tok_s, one_cpu = tok_cpu;
+    std::vector<double> sorted = step_ms;
+    std::sort(sorted.begin(), sorted.end());
+    const double p50 = sorted[sorted.size() / 2], p99 = sorted[std::min(sorted.size() - 1, sorted.size() * 99 / 100)];
+    char ratio[32] = "-", ratio_cpu[32] = "-";
+    if (one > 0) snprintf(ratio, sizeof ratio, "%.2fx", tok_s / one);
+    if (one_cpu > 0) snprintf(ratio_cpu, sizeof ratio_cpu, "%.2fx", tok_cpu / one_cpu);
+    printf("%8d %10.3f %13.1f %9s %11.2f %11.2f %15.1f %9s\n", S, prefill_s, tok_s, ratio, p50, p99, tok_cpu, ratio_cpu);
+    runs.push_back({{"sessions", S},
+                    {"prefill_s", prefill_s},
+                    {"decode_tokens_per_s", tok_s},
+                    {"vs_one_session", one > 0 ? tok_s / one : 0.0},
+                    {"p50_ms_per_token", p50},
+                    {"p99_ms_per_token", p99},
+                    {"decode_tokens_per_cpu_s", tok_cpu},
+                    {"vs_one_session_per_cpu_s", one_cpu > 0 ? tok_cpu / one_cpu : 0.0}});
+  }
+  write_json(json_out, {{"model", o.model},
+                        {"kernel_isa", isa_name(active_isa())},
+                        {"threads", omp_get_max_threads()},
+                        {"prompt_tokens", n_prompt},
+                        {"decode_steps", n_decode},
+                        {"runs", runs}});
+}
+
 }  // namespace
 
 void add_bench(CLI::App& app) {
@@ -396,12 +551,13 @@ void add_bench(CLI::App& app) {
     ModelOptions model;
     PlanSpec plan{.alpha = 8, .beta = 8, .c = 6, .delta = 3};
     int prompt = 512, decode = 64;
+    std::vector<int> sessions{1, 8, 16, 32};
     std::string json;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("bench", "benchmarks (not tests): engine speed, cascade overhead");
   cmd->require_subcommand(1);
-  for (const char* name : {"engine", "cascade", "remote"}) {
+  for (const char* name : {"engine", "cascade", "remote", "batch"}) {
     CLI::App* sub = cmd->add_subcommand(name, name == std::string("engine")
                                                   ? "plaintext prefill/decode speed vs machine peaks"
                                                   : "in-process cascade vs plaintext, and traffic");
@@ -409,13 +565,21 @@ void add_bench(CLI::App& app) {
     sub->add_flag("--mmap", a->model.mmap, "keep weights mapped from the file (no huge-page copy)");
     sub->add_flag("--keep-quantized", a->model.keep_quantized, "keep quantized weights quantized in memory");
     if (name == std::string("remote")) sub->description("node processes over gRPC + mutual TLS on loopback vs plaintext");
+    if (name == std::string("batch")) {
+      sub->description("plaintext decode of many sessions batched per step: aggregate tokens/s, time per token");
+      sub->add_option("--sessions", a->sessions, "session counts to run (the first should be 1)")
+          ->delimiter(',')
+          ->capture_default_str();
+    }
     sub->add_option("--prompt", a->prompt, "prefill tokens")->capture_default_str();
     sub->add_option("--decode", a->decode, "decode steps")->capture_default_str();
     sub->add_option("--json", a->json, "write results as JSON here");
-    if (name != std::string("engine")) add_plan_options(sub, a->plan);
+    if (name != std::string("engine") && name != std::string("batch")) add_plan_options(sub, a->plan);
     std::string n = name;
     sub->callback([a, n] {
-      if (n == "engine")
+      if (n == "batch")
+        bench_batch(a->model, a->prompt, a->decode, a->sessions, a->json);
+      else if (n == "engine")
         bench_engine(a->model, a->prompt, a->decode, a->json);
       else if (n == "cascade")
         bench_cascade(a->model, a->plan, a->prompt, a->decode, a->json);

@@ -4,12 +4,20 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "kernels/isa.h"
 #include "transport/node_daemon.h"
 #include "util/error.h"
 #include "util/process_tuning.h"
 
 int main(int argc, char** argv) {
   cascade::tune_process();
+  // A bad CASCADE_ISA fails here, before any work, not at the first kernel.
+  try {
+    cascade::active_isa();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
   // `cascade node ...` is a daemon with its own flags; it must start before
   // any other thread exists (it waits for SIGTERM with sigwait).
   if (argc >= 2 && std::string(argv[1]) == "node") {

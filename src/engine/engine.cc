@@ -38,11 +38,9 @@ void Engine::forward(const int32_t* tokens, int n, float* logits_last, float* lo
   if (logits_last) final_logits(model_, h_.data() + (size_t)(n - 1) * c.dim, 1, logits_last, scratch_);
 }
 
-void Engine::run_layers(float* h, int n, int l0, int l1) {
+void Engine::reserve_cache(int total, int l0, int l1) {
   const auto& c = model_.cfg;
-  check_room(n);
-  const int kv = c.kv_dim(), qd = c.q_dim();
-  const int total = n_pos_ + n;
+  const int kv = c.kv_dim();
   for (int l = l0; l < l1; ++l) {
     if (k_cache_[l].size() < (size_t)total * kv) {
       // Grow geometrically up to the context so decode does not reallocate.
@@ -52,6 +50,14 @@ void Engine::run_layers(float* h, int n, int l0, int l1) {
       v_cache_[l].resize(cap * kv);
     }
   }
+}
+
+void Engine::run_layers(float* h, int n, int l0, int l1) {
+  const auto& c = model_.cfg;
+  check_room(n);
+  const int kv = c.kv_dim(), qd = c.q_dim();
+  const int total = n_pos_ + n;
+  reserve_cache(total, l0, l1);
   q_.resize((size_t)n * qd);
   o_.resize((size_t)n * qd);
   lse_.resize((size_t)n * c.n_heads);

@@ -20,6 +20,10 @@ namespace cascade {
 // block's output) of the rows being processed, at positions pos0..pos0+n-1.
 using HiddenObserver = std::function<void(int layer, const float* h, int n, int pos0)>;
 
+class Engine;
+struct BatchItem;
+void forward_batch(const std::vector<BatchItem>& items);  // engine/batch.h
+
 class Engine {
  public:
   explicit Engine(const Model& model);
@@ -50,7 +54,9 @@ class Engine {
   void set_observer(HiddenObserver obs) { observer_ = std::move(obs); }
 
  private:
+  friend void forward_batch(const std::vector<BatchItem>& items);
   void check_room(int n) const;  // Error unless n more positions fit the context
+  void reserve_cache(int total, int l0, int l1);  // room for `total` positions in blocks [l0, l1)
 
   const Model& model_;
   int n_pos_ = 0;

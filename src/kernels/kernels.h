@@ -21,7 +21,9 @@ void pack_panels(float* panels, const float* W, int out, int in);
 
 // y[n][out] = x[n][in] · W[out][in]^T (+ bias[out] if not null).
 // n == 1: a bandwidth-bound two-thread GEMV over W. n > 1: our GEMM over
-// `panels` (W packed by pack_panels) when given, else OpenBLAS sgemm on W.
+// `panels` (W packed by pack_panels) when given; else up to 8 rows the
+// GEMV's dot products (W read once; each row as it would be alone), and
+// OpenBLAS sgemm on W beyond.
 // The panel GEMM sums each output in the same order for any n, so a row's
 // result does not depend on which other rows share the call.
 void matmul(float* y, const float* x, const float* W, const float* bias, int n, int in, int out,
