@@ -18,13 +18,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 ReceivedView view_of(const Model& m, const Plan& plan, const AuditSession& s, const NodeId& n,
-                     const CompConverter& conv) {
+                     const CompConverter& conv, const AttnConverter& aconv) {
   std::vector<Message> inbox;
   for (const Message& msg : s.messages)
     if (msg.to == n) inbox.push_back(msg);
   if (n.role == Role::kComp) return conv(m, plan, inbox, n.index).view;
   check(n.role == Role::kAttn, "audit_recorded: the client is trusted and is not audited");
-  return ReceivedView{{}, attn_rows(m, plan, inbox)};
+  return ReceivedView{{}, aconv(m, plan, inbox, n.index)};
 }
 
 void append(ReceivedView& a, ReceivedView b) {
@@ -75,6 +75,11 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
                                    const std::function<void(const std::string&, int, int)>& progress) {
   check(!sessions.empty(), "audit_recorded: no sessions to audit");
   const CompConverter conv = opts.comp_converter ? opts.comp_converter : CompConverter(paper_comp_view);
+  const AttnConverter aconv =
+      opts.attn_converter ? opts.attn_converter
+                          : AttnConverter([](const Model& mm, const Plan& pl, const std::vector<Message>& in, int) {
+                              return attn_rows(mm, pl, in);
+                            });
   const int pp = plan.spec().public_prefix, head = plan.head();
   RecordedAuditReport rep;
   rep.n_sessions = (int)sessions.size();
@@ -114,7 +119,7 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
     for (size_t i = 0; i < nodes.size(); ++i) {
       try {
         RecordedParty& pa = rep.parties[i];
-        ReceivedView v = view_of(m, plan, s, nodes[i], conv);
+        ReceivedView v = view_of(m, plan, s, nodes[i], conv, aconv);
         if (nodes[i].role == Role::kComp) {
           hits[i][si] = run(v, s, true, tally_named(pa.attacks, "partial"));
           if (opts.no_prior) run(v, s, false, tally_named(pa.attacks, "partial_no_prior"));
@@ -197,7 +202,7 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
       try {
         RecordedParty& pa = rep.parties[first + ci];
         ReceivedView v;
-        for (const NodeId& n : pa.members) append(v, view_of(m, plan, sessions[si], n, conv));
+        for (const NodeId& n : pa.members) append(v, view_of(m, plan, sessions[si], n, conv, aconv));
         run(v, sessions[si], true, pa.attacks[0]);
       } catch (const std::exception& e) {
         errors[ci] = e.what();
