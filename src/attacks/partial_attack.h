@@ -15,9 +15,9 @@
 // block and kv head (the heads of a GQA group share v) the residual rows of
 // the observations covering s must span at most |∪ U_o| dimensions; the
 // energy beyond that rank (the smallest eigenvalues of their Gram matrix),
-// relative to the observations' own energy, is the candidate's score: ~1e-6
-// for the right token (float rounding), large for a wrong one once there
-// are more residual rows than unresolved keys. The observations of a group
+// relative to the observations' own energy, is the candidate's score: at
+// float rounding for the right token, large for a wrong one once there are
+// more residual rows than unresolved keys. The observations of a group
 // are taken in order of fewest unresolved keys, as many as give the most
 // rows beyond the unresolved count.
 //
