@@ -34,7 +34,9 @@
 // CompNode's partials and its own rows together, an AttnNode's q/k/v rows
 // alone (greedy gap filling with the prior between seen positions), or any
 // coalition's concatenated views. With rows only and a wrong gap filling,
-// a seen position is won by its nearest candidate.
+// a seen position is won by its nearest candidate. Keys whose k and v rows
+// are in the view (a CompNode's own positions) are known outright: their
+// terms leave every observation before the search, whatever their token.
 #pragma once
 
 #include <cstdint>
