@@ -132,6 +132,35 @@ TEST(PartialAttack, AnyKeyLayoutAndNoPriorRecoverExactlyCoveredPositions) {
   }
 }
 
+// Merging a row's per-shard results gives the result over the union of
+// their keys (what attention_partial computes over all of them at once).
+TEST(PartialAttack, MergedObservationsEqualOneResultOverAllKeys) {
+  const Plan plan = default_plan();
+  const auto p = prompts(1, 6)[0];
+  RecordedRun run = record_run(model(), plan, p);
+  std::vector<Message> inbox;
+  for (const Message& m : run.messages)
+    if (m.to == NodeId{Role::kComp, 1}) inbox.push_back(m);
+  CompNodeView v = paper_comp_view(model(), plan, inbox, 1);
+  const std::vector<AttnObservation> merged = merge_observations(v.view.attn);
+  ASSERT_FALSE(merged.empty());
+  // The plaintext engine's keys and values, to recompute each merged result directly.
+  const auto& c = model().cfg;
+  Engine eng(model());
+  eng.forward(p.data(), (int)p.size(), nullptr);
+  std::vector<int32_t> kpos(p.size());
+  std::iota(kpos.begin(), kpos.end(), 0);
+  std::vector<float> o(c.q_dim()), lse(c.n_heads);
+  for (const AttnObservation& m : merged) {
+    ASSERT_EQ((int)m.key_pos.size(), m.query_pos + 1) << "a row's results cover every key up to it";
+    const int32_t t = m.query_pos;
+    attention_partial(o.data(), lse.data(), m.q.data(), &t, 1, eng.k_cache(m.layer), eng.v_cache(m.layer),
+                      kpos.data(), (int)p.size(), c.n_heads, c.n_kv_heads, c.head_dim);
+    for (int h = 0; h < c.n_heads; ++h) EXPECT_NEAR(m.lse[h], lse[h], 1e-4);
+    for (int j = 0; j < c.q_dim(); ++j) EXPECT_NEAR(m.out[j], o[j], 1e-4);
+  }
+}
+
 TEST(Canaries, PlantedTokensSpellTheSecret) {
   const Tokenizer tok(*lm().vocab);
   const auto a = canary_prompts(model(), tok, 4, 11), b = canary_prompts(model(), tok, 4, 11);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "attacks/candidate_qkv.h"
@@ -90,10 +91,8 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
       std::fill(R[o].begin(), R[o].end(), 0.0);
       mass[o].assign(H, 0.0);
     }
-    for (int s : ob.key_pos) {
+    for (int s : ob.key_pos)
       check(s >= 0 && s < n_positions, "partial_attack: key position " + std::to_string(s) + " out of range");
-      cover[s].push_back((int)o);
-    }
   }
   std::vector<std::vector<int>> rows_at(n_positions);
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -113,8 +112,49 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
     rows_at[r.pos].push_back((int)i);
   }
   n_blocks = std::max(n_blocks, 1);
-  auto unresolved_after = [&](int o, int s) {  // U_o: keys of o past s
-    const auto& k = obs[o].key_pos;
+
+  // e^{-lse}·e^{a}·[v; 1] of key (k, v) leaves observation o (normalized
+  // observations: e^{a − lse}·[v − out; 0]).
+  auto subtract = [&](int o, const float* ks, const float* vs) {
+    for (int h = 0; h < H; ++h) {
+      const int g = h / group;
+      const float* qh = obs[o].q.data() + (size_t)h * hd;
+      double a = 0;
+      for (int j = 0; j < hd; ++j) a += (double)qh[j] * ks[g * hd + j];
+      const double w = std::exp(a * scale - obs[o].lse[h]);
+      double* Rh = R[o].data() + (size_t)h * w1;
+      if (obs[o].normalized) {  // w·(v − out); the last coordinate stays 0
+        const float* oh = obs[o].out.data() + (size_t)h * hd;
+        for (int j = 0; j < hd; ++j) Rh[j] -= w * (vs[g * hd + j] - oh[j]);
+        mass[o][h] += w;
+        continue;
+      }
+      for (int j = 0; j < hd; ++j) Rh[j] -= w * vs[g * hd + j];
+      Rh[hd] -= w;
+    }
+  };
+  // Keys whose k and v rows the attacker holds (a CompNode's own rows) are
+  // known whatever their token: their terms leave every observation now,
+  // and they are never unresolved. open[o]: the other keys of o.
+  std::map<std::pair<int, int>, std::pair<const float*, const float*>> kv_known;  // (block, pos)
+  for (const RowObservation& r : rows)
+    if (r.kind == 'k') kv_known[{r.layer, r.pos}].first = r.x.data();
+  for (const RowObservation& r : rows)
+    if (r.kind == 'v') kv_known[{r.layer, r.pos}].second = r.x.data();
+  std::vector<std::vector<int>> open(obs.size());
+  for (size_t o = 0; o < obs.size(); ++o) {
+    for (int s : obs[o].key_pos) {
+      const auto it = kv_known.find({obs[o].layer, s});
+      if (it != kv_known.end() && it->second.first && it->second.second) {
+        subtract((int)o, it->second.first, it->second.second);
+      } else {
+        open[o].push_back(s);
+        cover[s].push_back((int)o);
+      }
+    }
+  }
+  auto unresolved_after = [&](int o, int s) {  // U_o: open keys of o past s
+    const auto& k = open[o];
     return (int)(k.end() - std::upper_bound(k.begin(), k.end(), s));
   };
 
@@ -156,7 +196,7 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
         std::set<int> U;
         int best_n = 0, best_margin = 0, best_u = 0;
         for (size_t n = 0; n < os.size(); ++n) {
-          const auto& k = obs[os[n]].key_pos;
+          const auto& k = open[os[n]];
           for (auto it = std::upper_bound(k.begin(), k.end(), s); it != k.end(); ++it) U.insert(*it);
           const int margin = (int)(n + 1) * group - (int)U.size();
           if ((int)U.size() < w1 && margin > 0 && margin >= best_margin) {
@@ -271,28 +311,8 @@ PartialAttackResult partial_attack(const Model& m, const ReceivedView& view,
     // Take the position: its k, v join the prefix, and their terms leave
     // every observation that covers it.
     eng.forward(&tok, 1, logits.data());
-    for (int o : cover[s]) {
-      const int l = obs[o].layer;
-      const float* ks = eng.k_cache(l) + (size_t)s * kvd;
-      const float* vs = eng.v_cache(l) + (size_t)s * kvd;
-      for (int h = 0; h < H; ++h) {
-        const int g = h / group;
-        const float* qh = obs[o].q.data() + (size_t)h * hd;
-        double a = 0;
-        for (int j = 0; j < hd; ++j) a += (double)qh[j] * ks[g * hd + j];
-        double* Rh = R[o].data() + (size_t)h * w1;
-        if (obs[o].normalized) {
-          const double w = std::exp(a * scale - obs[o].lse[h]);
-          const float* oh = obs[o].out.data() + (size_t)h * hd;
-          for (int j = 0; j < hd; ++j) Rh[j] -= w * (vs[g * hd + j] - oh[j]);
-          mass[o][h] += w;
-          continue;
-        }
-        const double w = std::exp(a * scale - obs[o].lse[h]);
-        for (int j = 0; j < hd; ++j) Rh[j] -= w * vs[g * hd + j];
-        Rh[hd] -= w;
-      }
-    }
+    for (int o : cover[s])
+      subtract(o, eng.k_cache(obs[o].layer) + (size_t)s * kvd, eng.v_cache(obs[o].layer) + (size_t)s * kvd);
     if (progress) progress(s + 1, n_positions);
   }
   return res;

@@ -15,9 +15,9 @@
 // block and kv head (the heads of a GQA group share v) the residual rows of
 // the observations covering s must span at most |∪ U_o| dimensions; the
 // energy beyond that rank (the smallest eigenvalues of their Gram matrix),
-// relative to the observations' own energy, is the candidate's score: ~1e-6
-// for the right token (float rounding), large for a wrong one once there
-// are more residual rows than unresolved keys. The observations of a group
+// relative to the observations' own energy, is the candidate's score: at
+// float rounding for the right token, large for a wrong one once there are
+// more residual rows than unresolved keys. The observations of a group
 // are taken in order of fewest unresolved keys, as many as give the most
 // rows beyond the unresolved count.
 //
@@ -34,7 +34,9 @@
 // CompNode's partials and its own rows together, an AttnNode's q/k/v rows
 // alone (greedy gap filling with the prior between seen positions), or any
 // coalition's concatenated views. With rows only and a wrong gap filling,
-// a seen position is won by its nearest candidate.
+// a seen position is won by its nearest candidate. Keys whose k and v rows
+// are in the view (a CompNode's own positions) are known outright: their
+// terms leave every observation before the search, whatever their token.
 #pragma once
 
 #include <cstdint>

@@ -31,7 +31,7 @@ std::vector<Message> inbox_of(const AuditSession& s, const NodeId& n) {
 // secret (`with_secret`: it pools with a CompNode), and empty otherwise (its
 // attack is masked_attn_attack on the inbox).
 ReceivedView view_of(const Model& m, const Plan& plan, const AuditSession& s, const NodeId& n,
-                     const CompConverter& conv, bool with_secret) {
+                     const CompConverter& conv, const AttnConverter& aconv, bool with_secret) {
   const std::vector<Message> inbox = inbox_of(s, n);
   check(n.role != Role::kClient, "audit_recorded: the client is trusted and is not audited");
   if (plan.is_private()) {
@@ -40,7 +40,7 @@ ReceivedView view_of(const Model& m, const Plan& plan, const AuditSession& s, co
     return with_secret ? unmasked_attn_view(m, plan, inbox, n.index, s.secret) : ReceivedView{};
   }
   if (n.role == Role::kComp) return conv(m, plan, inbox, n.index).view;
-  return ReceivedView{{}, attn_rows(m, plan, inbox)};
+  return ReceivedView{{}, aconv(m, plan, inbox, n.index)};
 }
 
 void append(ReceivedView& a, ReceivedView b) {
@@ -91,6 +91,11 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
                                    const std::function<void(const std::string&, int, int)>& progress) {
   check(!sessions.empty(), "audit_recorded: no sessions to audit");
   const CompConverter conv = opts.comp_converter ? opts.comp_converter : CompConverter(paper_comp_view);
+  const AttnConverter aconv =
+      opts.attn_converter ? opts.attn_converter
+                          : AttnConverter([](const Model& mm, const Plan& pl, const std::vector<Message>& in, int) {
+                              return attn_rows(mm, pl, in);
+                            });
   const int pp = plan.spec().public_prefix, head = plan.head();
   RecordedAuditReport rep;
   rep.n_sessions = (int)sessions.size();
@@ -143,7 +148,7 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
           hits[i][si] = tally(t, r.guess, &covered, s, pp, head);
           continue;
         }
-        ReceivedView v = view_of(m, plan, s, nodes[i], conv, false);
+        ReceivedView v = view_of(m, plan, s, nodes[i], conv, aconv, false);
         if (nodes[i].role == Role::kComp) {
           hits[i][si] = run(v, s, true, tally_named(pa.attacks, "partial"));
           if (opts.no_prior) run(v, s, false, tally_named(pa.attacks, "partial_no_prior"));
@@ -237,7 +242,7 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
           tally(pa.attacks[0], rec, nullptr, s, pp, head);
         } else {
           ReceivedView v;
-          for (const NodeId& n : pa.members) append(v, view_of(m, plan, s, n, conv, has_comp));
+          for (const NodeId& n : pa.members) append(v, view_of(m, plan, s, n, conv, aconv, has_comp));
           run(v, s, true, pa.attacks[0]);
         }
       } catch (const std::exception& e) {

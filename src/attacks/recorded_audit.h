@@ -53,6 +53,10 @@ struct AuditSession {
 using CompConverter =
     std::function<CompNodeView(const Model&, const Plan&, const std::vector<Message>&, int comp)>;
 
+// Turns an AttnNode's inbox into the rows it learned; attn_rows by default.
+using AttnConverter =
+    std::function<std::vector<RowObservation>(const Model&, const Plan&, const std::vector<Message>&, int attn)>;
+
 struct RecordedAuditOptions {
   int64_t budget = 0;          // candidates per position; 0 = the whole vocabulary
   bool no_prior = true;        // also "partial_no_prior" for CompNodes
@@ -61,6 +65,7 @@ struct RecordedAuditOptions {
   int result_triples = 2;      // coalitions of 3 picked by results
   bool comp_only = false;      // audit CompNodes (and coalitions of them) only
   CompConverter comp_converter;  // empty: paper_comp_view
+  AttnConverter attn_converter;  // empty: attn_rows
 };
 
 struct AttackTally {

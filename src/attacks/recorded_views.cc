@@ -119,6 +119,38 @@ CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector
   return view;
 }
 
+std::vector<AttnObservation> merge_observations(const std::vector<AttnObservation>& obs) {
+  std::map<std::pair<int, int>, std::vector<const AttnObservation*>> by_row;
+  for (const AttnObservation& o : obs) by_row[{o.layer, o.query_pos}].push_back(&o);
+  std::vector<AttnObservation> out;
+  for (const auto& [key, parts] : by_row) {
+    AttnObservation m;
+    m.layer = key.first;
+    m.query_pos = key.second;
+    m.q = parts[0]->q;
+    const size_t H = parts[0]->lse.size(), hd = H ? parts[0]->out.size() / H : 0;
+    m.out.assign(parts[0]->out.size(), 0.0f);
+    m.lse.assign(H, 0.0f);
+    for (size_t h = 0; h < H; ++h) {
+      double mx = -std::numeric_limits<double>::infinity();
+      for (const AttnObservation* p : parts) mx = std::max(mx, (double)p->lse[h]);
+      double z = 0;
+      std::vector<double> acc(hd, 0.0);
+      for (const AttnObservation* p : parts) {
+        const double w = std::exp((double)p->lse[h] - mx);
+        z += w;
+        for (size_t j = 0; j < hd; ++j) acc[j] += w * p->out[h * hd + j];
+      }
+      m.lse[h] = (float)(mx + std::log(z));
+      for (size_t j = 0; j < hd; ++j) m.out[h * hd + j] = (float)(acc[j] / z);
+    }
+    for (const AttnObservation* p : parts) m.key_pos.insert(m.key_pos.end(), p->key_pos.begin(), p->key_pos.end());
+    std::sort(m.key_pos.begin(), m.key_pos.end());
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 std::vector<RowObservation> attn_rows(const Model& m, const Plan& plan, const std::vector<Message>& received) {
   const auto& c = m.cfg;
   const int qd = c.q_dim(), kvd = c.kv_dim(), F = plan.front_layers(), nb = c.n_layers - F;

@@ -44,6 +44,13 @@ void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t
 // Error on messages that do not fit the plan or the model.
 CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp);
 
+// The results of one row and block merged into one (exactly, as
+// attention_merge: lse = log Σ e^{lse_i}, out weighted by e^{lse_i − lse}),
+// over the union of their keys. What a CompNode that gets only its rows'
+// merged attention output and LSE over all keys (or over all but its own,
+// which it can add or remove itself) learns.
+std::vector<AttnObservation> merge_observations(const std::vector<AttnObservation>& obs);
+
 // Every q, k, v row an AttnNode received (any protocol that sends rows as kAttnRows / kCacheRows).
 std::vector<RowObservation> attn_rows(const Model& m, const Plan& plan, const std::vector<Message>& received);
 

@@ -70,6 +70,7 @@ struct RecordedArgs {
   int generate = 0;
   bool skip_no_prior = false;
   bool comp_only = false;
+  bool merged = false;
   int min_len = 16, max_len = 32;
   std::string table;
 };
@@ -108,18 +109,24 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
   opts.no_prior = !ra.skip_no_prior;
   opts.max_coalition = coalition;
   opts.comp_only = ra.comp_only;
+  if (ra.merged)
+    opts.comp_converter = [](const Model& mm, const Plan& pl, const std::vector<Message>& in, int r) {
+      attacks::CompNodeView v = attacks::paper_comp_view(mm, pl, in, r);
+      v.view.attn = attacks::merge_observations(v.view.attn);
+      return v;
+    };
   attacks::RecordedAuditReport r =
       attacks::audit_recorded(m, plan, sessions, opts, [&](const std::string& stage, int done, int total) {
         fprintf(stderr, "\raudit: %-10s %3d%% (%d/%d)", stage.c_str(), total ? 100 * done / total : 100, done, total);
         if (done == total) fprintf(stderr, "\n");
       });
   printf("audit of recorded sessions: %s, %d prompts of %d-%d tokens + %d canary prompts, %d generated tokens each, "
-         "%s protocol, plan alpha=%d beta=%d c=%d delta=%d F=%d head=%d, budget %s%s\n\n",
+         "%s protocol, plan alpha=%d beta=%d c=%d delta=%d F=%d head=%d, budget %s%s%s\n\n",
          model_name.c_str(), n_prompts, ra.min_len, ra.max_len, ra.canaries, ra.generate,
          protocol_name(plan.protocol()), plan.alpha(), plan.beta(), plan.spec().c,
          plan.spec().delta, plan.front_layers(), plan.head(),
          budget > 0 ? (std::to_string(budget) + " candidates/position").c_str() : "whole vocabulary",
-         ra.comp_only ? ", CompNodes only" : "");
+         ra.comp_only ? ", CompNodes only" : "", ra.merged ? ", CompNodes' partials merged per row" : "");
   const std::string table = attacks::to_table(r);
   printf("%s", table.c_str());
   if (!ra.table.empty()) {
@@ -130,6 +137,7 @@ void run_recorded_audit(const Model& m, const Tokenizer& tok, const Plan& plan, 
     nlohmann::json j = attacks::to_json(r);
     j["model"] = model_name;
     j["protocol"] = protocol_name(plan.protocol());
+    j["merged_partials"] = ra.merged;
     j["prompts"] = n_prompts;
     j["canary_prompts"] = ra.canaries;
     j["generated_tokens"] = ra.generate;
@@ -184,6 +192,9 @@ void add_audit(CLI::App& app) {
                 "do not run the CompNode attack in token-id order (no model prior)");
   cmd->add_option("--table", a->recorded.table, "write the results table as markdown");
   cmd->add_flag("--comp-only", a->recorded.comp_only, "audit CompNodes only (and coalitions of them)");
+  cmd->add_flag("--merged-partials", a->recorded.merged,
+                "attack CompNodes on each row's partials merged into one result (out and LSE over every key "
+                "up to the row): what a CompNode of a merged-output protocol that also gets the LSE learns");
   cmd->add_option("--min-len", a->recorded.min_len, "shortest prompt, tokens with BOS")->capture_default_str();
   cmd->add_option("--max-len", a->recorded.max_len, "longest prompt, tokens with BOS")->capture_default_str();
   cmd->add_flag("--views", a->views, "audit a model of the views (residual rows at one layer) instead of recordings");
@@ -194,8 +205,8 @@ void add_audit(CLI::App& app) {
       check(a->layer < 0 && a->svg.empty(), "--layer and --svg apply to --views only; add --views or drop them");
     } else {
       check(a->recorded.table.empty() && a->recorded.generate == 0 && !a->recorded.skip_no_prior &&
-                !a->recorded.comp_only && a->recorded.min_len == 16 && a->recorded.max_len == 32,
-            "--table, --generate, --skip-no-prior, --comp-only, --min-len and --max-len apply to recorded audits "
+                !a->recorded.comp_only && !a->recorded.merged && a->recorded.min_len == 16 && a->recorded.max_len == 32,
+            "--table, --generate, --skip-no-prior, --comp-only, --merged-partials, --min-len and --max-len apply to recorded audits "
             "only; drop them or --views");
     }
     LoadedModel lm = load_with_progress(a->model);
