@@ -77,11 +77,7 @@ CompNodeView private_comp_view(const Model& m, const Plan& plan, const std::vect
         }
     };
     auto rows = [&](int l, const float* q, const float* k, const float* v) {
-      for (int i = 0; i < n; ++i) {
-        view.view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + (size_t)i * qd, q + (size_t)(i + 1) * qd)});
-        view.view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + (size_t)i * kvd, k + (size_t)(i + 1) * kvd)});
-        view.view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + (size_t)i * kvd, v + (size_t)(i + 1) * kvd)});
-      }
+      append_qkv_rows(view.view.rows, c, l, pos, q, k, v);
     };
     replay_comp_rows(m, F, pos, h, attend, rows);
   }

@@ -28,9 +28,19 @@ void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t
   }
 }
 
+void append_qkv_rows(std::vector<RowObservation>& out, const ModelConfig& c, int layer,
+                     const std::vector<int32_t>& pos, const float* q, const float* k, const float* v) {
+  const size_t qd = c.q_dim(), kvd = c.kv_dim();
+  for (size_t i = 0; i < pos.size(); ++i) {
+    out.push_back({pos[i], layer, 'q', std::vector<float>(q + i * qd, q + (i + 1) * qd)});
+    out.push_back({pos[i], layer, 'k', std::vector<float>(k + i * kvd, k + (i + 1) * kvd)});
+    out.push_back({pos[i], layer, 'v', std::vector<float>(v + i * kvd, v + (i + 1) * kvd)});
+  }
+}
+
 CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp) {
   const auto& c = m.cfg;
-  const int qd = c.q_dim(), H = c.n_heads, kvd = c.kv_dim(), F = plan.front_layers();
+  const int qd = c.q_dim(), H = c.n_heads, F = plan.front_layers();
   const std::string who = "comp" + std::to_string(comp);
   CompNodeView view;
   // Messages of each step: the hidden rows, then the partials per block.
@@ -107,11 +117,7 @@ CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector
       attention_merge(o, po.data(), pl.data(), slots, n, H, c.head_dim);
     };
     auto rows = [&](int l, const float* q, const float* k, const float* v) {
-      for (int i = 0; i < n; ++i) {
-        view.view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + (size_t)i * qd, q + (size_t)(i + 1) * qd)});
-        view.view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + (size_t)i * kvd, k + (size_t)(i + 1) * kvd)});
-        view.view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + (size_t)i * kvd, v + (size_t)(i + 1) * kvd)});
-      }
+      append_qkv_rows(view.view.rows, c, l, pos, q, k, v);
     };
     replay_comp_rows(m, F, pos, h, attend, rows);
   }

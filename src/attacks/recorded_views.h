@@ -40,6 +40,11 @@ void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t
                       const std::function<void(int layer, const float* q, const float* k, const float* v, float* o)>& attend,
                       const std::function<void(int layer, const float* q, const float* k, const float* v)>& rows);
 
+// Appends the q, k, v rows of `pos` at block `layer` (q [n][q_dim], k, v
+// [n][kv_dim]) as RowObservations: the rows a CompNode computes.
+void append_qkv_rows(std::vector<RowObservation>& out, const ModelConfig& c, int layer,
+                     const std::vector<int32_t>& pos, const float* q, const float* k, const float* v);
+
 // Paper protocol. `received`: the node's inbox, in delivery order. Throws
 // Error on messages that do not fit the plan or the model.
 CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp);

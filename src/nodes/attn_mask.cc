@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -63,7 +64,10 @@ AttnMask::Mix AttnMask::draw(int kind, int layer, int g, int a, int b) const {
   for (auto& u : m.u) {
     u.resize(w);
     double n2 = 0;
-    for (double& x : u) n2 += (x = normal()) * x;
+    for (double& x : u) {
+      x = normal();
+      n2 += x * x;
+    }
     for (double& x : u) x /= std::sqrt(n2);
   }
   m.d.resize(w);
@@ -109,114 +113,78 @@ void AttnMask::apply_inverse(const Mix& m, double* x, bool transpose) const {
   reflect(m.u[0], x);
 }
 
-void AttnMask::mask_q(int layer, int a, int b, const float* q, const float* alpha, int n, float* out) const {
-  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
-  const double up = std::sqrt((double)w / hd_), shift = std::sqrt((double)w);
-  std::vector<double> x(w);
+// Every (row, head) of src [n][heads][in_w] through `op` on a double row of
+// width hd' (src values first, the rest zero), stored to dst [n][heads][out_w].
+template <class Op>
+void AttnMask::per_head(int n, int heads, const float* src, int in_w, float* dst, int out_w, Op op) const {
+  std::vector<double> x(width());
   for (int t = 0; t < n; ++t)
-    for (int h = 0; h < H; ++h) {
-      const float* src = q + ((size_t)t * H + h) * hd_;
-      for (int i = 0; i < hd_; ++i) x[i] = src[i] * up;
-      x[hd_] = alpha[(size_t)t * H + h] * shift;
-      apply(qk_mix(layer, h / group, a, b), false, x.data());
-      float* dst = out + ((size_t)t * H + h) * w;
-      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
+    for (int h = 0; h < heads; ++h) {
+      const float* in = src + ((size_t)t * heads + h) * in_w;
+      std::fill(x.begin(), x.end(), 0.0);
+      for (int i = 0; i < in_w; ++i) x[i] = in[i];
+      op(t, h, x.data());
+      float* out = dst + ((size_t)t * heads + h) * out_w;
+      for (int i = 0; i < out_w; ++i) out[i] = (float)x[i];
     }
+}
+
+void AttnMask::mask_q(int layer, int a, int b, const float* q, const float* alpha, int n, float* out) const {
+  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads;
+  const double up = std::sqrt((double)width() / hd_), shift = std::sqrt((double)width());
+  per_head(n, H, q, hd_, out, width(), [&](int t, int h, double* x) {
+    for (int i = 0; i < hd_; ++i) x[i] *= up;
+    x[hd_] = alpha[(size_t)t * H + h] * shift;
+    apply(qk_mix(layer, h / group, a, b), false, x);
+  });
 }
 
 void AttnMask::mask_k(int layer, int a, int b, const float* k, int n, float* out) const {
-  const int KV = cfg_.n_kv_heads, w = width();
-  std::vector<double> x(w);
-  for (int t = 0; t < n; ++t)
-    for (int g = 0; g < KV; ++g) {
-      const float* src = k + ((size_t)t * KV + g) * hd_;
-      for (int i = 0; i < hd_; ++i) x[i] = src[i];
-      x[hd_] = 1.0;
-      apply(qk_mix(layer, g, a, b), true, x.data());
-      float* dst = out + ((size_t)t * KV + g) * w;
-      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
-    }
+  per_head(n, cfg_.n_kv_heads, k, hd_, out, width(), [&](int, int g, double* x) {
+    x[hd_] = 1.0;
+    apply(qk_mix(layer, g, a, b), true, x);
+  });
 }
 
 void AttnMask::mask_v(int layer, int a, const float* v, int n, float* out) {
-  const int KV = cfg_.n_kv_heads, w = width();
-  std::vector<double> x(w);
-  for (int t = 0; t < n; ++t)
-    for (int g = 0; g < KV; ++g) {
-      const float* src = v + ((size_t)t * KV + g) * hd_;
-      for (int i = 0; i < hd_; ++i) x[i] = src[i];
-      noise_state_ = noise_state_ * 6364136223846793005ull + 1442695040888963407ull;
-      x[hd_] = (double)(int32_t)(noise_state_ >> 32) / 2147483648.0;  // r in [-1, 1)
-      apply(v_mix(layer, g, a), false, x.data());
-      float* dst = out + ((size_t)t * KV + g) * w;
-      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
-    }
+  per_head(n, cfg_.n_kv_heads, v, hd_, out, width(), [&](int, int g, double* x) {
+    noise_state_ = noise_state_ * 6364136223846793005ull + 1442695040888963407ull;
+    x[hd_] = (double)(int32_t)(noise_state_ >> 32) / 2147483648.0;  // r in [-1, 1)
+    apply(v_mix(layer, g, a), false, x);
+  });
 }
 
 void AttnMask::mask_out(int layer, int a, const float* o, int n, float* out) const {
-  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
-  std::vector<double> x(w);
-  for (int t = 0; t < n; ++t)
-    for (int h = 0; h < H; ++h) {
-      const float* src = o + ((size_t)t * H + h) * hd_;
-      for (int i = 0; i < hd_; ++i) x[i] = src[i];
-      x[hd_] = 0.0;
-      apply(v_mix(layer, h / group, a), false, x.data());
-      float* dst = out + ((size_t)t * H + h) * w;
-      for (int i = 0; i < w; ++i) dst[i] = (float)x[i];
-    }
+  const int group = cfg_.n_heads / cfg_.n_kv_heads;
+  per_head(n, cfg_.n_heads, o, hd_, out, width(),
+           [&](int, int h, double* x) { apply(v_mix(layer, h / group, a), false, x); });
 }
 
 void AttnMask::unmask_out(int layer, int a, const float* masked, int n, float* o) const {
-  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
-  std::vector<double> x(w);
-  for (int t = 0; t < n; ++t)
-    for (int h = 0; h < H; ++h) {
-      const float* src = masked + ((size_t)t * H + h) * w;
-      for (int i = 0; i < w; ++i) x[i] = src[i];
-      apply_inverse(v_mix(layer, h / group, a), x.data());
-      float* dst = o + ((size_t)t * H + h) * hd_;
-      for (int i = 0; i < hd_; ++i) dst[i] = (float)x[i];
-    }
+  const int group = cfg_.n_heads / cfg_.n_kv_heads;
+  per_head(n, cfg_.n_heads, masked, width(), o, hd_,
+           [&](int, int h, double* x) { apply_inverse(v_mix(layer, h / group, a), x); });
 }
 
 void AttnMask::unmask_q(int layer, int a, int b, const float* masked, int n, float* q, float* alpha) const {
-  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads, w = width();
-  const double up = std::sqrt((double)w / hd_), shift = std::sqrt((double)w);
-  std::vector<double> x(w);
-  for (int t = 0; t < n; ++t)
-    for (int h = 0; h < H; ++h) {
-      const float* src = masked + ((size_t)t * H + h) * w;
-      for (int i = 0; i < w; ++i) x[i] = src[i];
-      apply_inverse(qk_mix(layer, h / group, a, b), x.data());
-      for (int i = 0; i < hd_; ++i) q[((size_t)t * H + h) * hd_ + i] = (float)(x[i] / up);
-      if (alpha) alpha[(size_t)t * H + h] = (float)(x[hd_] / shift);
-    }
+  const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads;
+  const double up = std::sqrt((double)width() / hd_), shift = std::sqrt((double)width());
+  per_head(n, H, masked, width(), q, hd_, [&](int t, int h, double* x) {
+    apply_inverse(qk_mix(layer, h / group, a, b), x);
+    for (int i = 0; i < hd_; ++i) x[i] /= up;
+    if (alpha) alpha[(size_t)t * H + h] = (float)(x[hd_] / shift);
+  });
 }
 
 void AttnMask::unmask_k(int layer, int a, int b, const float* masked, int n, float* k) const {
   // k' = k_aug · M⁻ᵀ, so k_aug = k' · Mᵀ.
-  const int KV = cfg_.n_kv_heads, w = width();
-  std::vector<double> x(w);
-  for (int t = 0; t < n; ++t)
-    for (int g = 0; g < KV; ++g) {
-      const float* src = masked + ((size_t)t * KV + g) * w;
-      for (int i = 0; i < w; ++i) x[i] = src[i];
-      apply_inverse(qk_mix(layer, g, a, b), x.data(), true);
-      for (int i = 0; i < hd_; ++i) k[((size_t)t * KV + g) * hd_ + i] = (float)x[i];
-    }
+  per_head(n, cfg_.n_kv_heads, masked, width(), k, hd_,
+           [&](int, int g, double* x) { apply_inverse(qk_mix(layer, g, a, b), x, true); });
 }
 
 void AttnMask::unmask_v(int layer, int a, const float* masked, int n, float* v) const {
-  const int KV = cfg_.n_kv_heads, w = width();
-  std::vector<double> x(w);
-  for (int t = 0; t < n; ++t)
-    for (int g = 0; g < KV; ++g) {
-      const float* src = masked + ((size_t)t * KV + g) * w;
-      for (int i = 0; i < w; ++i) x[i] = src[i];
-      apply_inverse(v_mix(layer, g, a), x.data());
-      for (int i = 0; i < hd_; ++i) v[((size_t)t * KV + g) * hd_ + i] = (float)x[i];
-    }
+  per_head(n, cfg_.n_kv_heads, masked, width(), v, hd_,
+           [&](int, int g, double* x) { apply_inverse(v_mix(layer, g, a), x); });
 }
 
 }  // namespace cascade
