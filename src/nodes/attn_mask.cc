@@ -91,9 +91,16 @@ const AttnMask::Mix& AttnMask::v_mix(int layer, int g, int a) const {
 
 namespace {
 void reflect(const std::vector<double>& u, double* x) {
-  double dot = 0;
-  for (size_t i = 0; i < u.size(); ++i) dot += x[i] * u[i];
-  for (size_t i = 0; i < u.size(); ++i) x[i] -= 2.0 * dot * u[i];
+  // Eight partial sums, so the dot product vectorises without reassociation flags.
+  const size_t n = u.size();
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += x[i + j] * u[i + j];
+  double dot = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) dot += x[i] * u[i];
+  const double d2 = 2.0 * dot;
+  for (i = 0; i < n; ++i) x[i] -= d2 * u[i];
 }
 }  // namespace
 
@@ -113,78 +120,88 @@ void AttnMask::apply_inverse(const Mix& m, double* x, bool transpose) const {
   reflect(m.u[0], x);
 }
 
-// Every (row, head) of src [n][heads][in_w] through `op` on a double row of
-// width hd' (src values first, the rest zero), stored to dst [n][heads][out_w].
-template <class Op>
-void AttnMask::per_head(int n, int heads, const float* src, int in_w, float* dst, int out_w, Op op) const {
+// Every (row, head) of src [n][heads][in_w] through `op(t, mix, x)` on a
+// double row x of width hd' (src values first, the rest zero), stored to dst
+// [n][heads][out_w]; mix_of(h) is looked up once per head.
+template <class MixOf, class Op>
+void AttnMask::per_head(int n, int heads, const float* src, int in_w, float* dst, int out_w, MixOf mix_of,
+                        Op op) const {
   std::vector<double> x(width());
-  for (int t = 0; t < n; ++t)
-    for (int h = 0; h < heads; ++h) {
+  for (int h = 0; h < heads; ++h) {
+    const Mix& mix = mix_of(h);
+    for (int t = 0; t < n; ++t) {
       const float* in = src + ((size_t)t * heads + h) * in_w;
       std::fill(x.begin(), x.end(), 0.0);
       for (int i = 0; i < in_w; ++i) x[i] = in[i];
-      op(t, h, x.data());
+      op(t, h, mix, x.data());
       float* out = dst + ((size_t)t * heads + h) * out_w;
       for (int i = 0; i < out_w; ++i) out[i] = (float)x[i];
     }
+  }
 }
 
 void AttnMask::mask_q(int layer, int a, int b, const float* q, const float* alpha, int n, float* out) const {
   const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads;
   const double up = std::sqrt((double)width() / hd_), shift = std::sqrt((double)width());
-  per_head(n, H, q, hd_, out, width(), [&](int t, int h, double* x) {
-    for (int i = 0; i < hd_; ++i) x[i] *= up;
-    x[hd_] = alpha[(size_t)t * H + h] * shift;
-    apply(qk_mix(layer, h / group, a, b), false, x);
-  });
+  per_head(n, H, q, hd_, out, width(), [&](int h) -> const Mix& { return qk_mix(layer, h / group, a, b); },
+           [&](int t, int h, const Mix& mix, double* x) {
+             for (int i = 0; i < hd_; ++i) x[i] *= up;
+             x[hd_] = alpha[(size_t)t * H + h] * shift;
+             apply(mix, false, x);
+           });
 }
 
 void AttnMask::mask_k(int layer, int a, int b, const float* k, int n, float* out) const {
-  per_head(n, cfg_.n_kv_heads, k, hd_, out, width(), [&](int, int g, double* x) {
-    x[hd_] = 1.0;
-    apply(qk_mix(layer, g, a, b), true, x);
-  });
+  per_head(n, cfg_.n_kv_heads, k, hd_, out, width(), [&](int g) -> const Mix& { return qk_mix(layer, g, a, b); },
+           [&](int, int, const Mix& mix, double* x) {
+             x[hd_] = 1.0;
+             apply(mix, true, x);
+           });
 }
 
 void AttnMask::mask_v(int layer, int a, const float* v, int n, float* out) {
-  per_head(n, cfg_.n_kv_heads, v, hd_, out, width(), [&](int, int g, double* x) {
-    noise_state_ = noise_state_ * 6364136223846793005ull + 1442695040888963407ull;
-    x[hd_] = (double)(int32_t)(noise_state_ >> 32) / 2147483648.0;  // r in [-1, 1)
-    apply(v_mix(layer, g, a), false, x);
-  });
+  per_head(n, cfg_.n_kv_heads, v, hd_, out, width(), [&](int g) -> const Mix& { return v_mix(layer, g, a); },
+           [&](int, int, const Mix& mix, double* x) {
+             noise_state_ = noise_state_ * 6364136223846793005ull + 1442695040888963407ull;
+             x[hd_] = (double)(int32_t)(noise_state_ >> 32) / 2147483648.0;  // r in [-1, 1)
+             apply(mix, false, x);
+           });
 }
 
 void AttnMask::mask_out(int layer, int a, const float* o, int n, float* out) const {
   const int group = cfg_.n_heads / cfg_.n_kv_heads;
-  per_head(n, cfg_.n_heads, o, hd_, out, width(),
-           [&](int, int h, double* x) { apply(v_mix(layer, h / group, a), false, x); });
+  per_head(n, cfg_.n_heads, o, hd_, out, width(), [&](int h) -> const Mix& { return v_mix(layer, h / group, a); },
+           [&](int, int, const Mix& mix, double* x) { apply(mix, false, x); });
 }
 
 void AttnMask::unmask_out(int layer, int a, const float* masked, int n, float* o) const {
   const int group = cfg_.n_heads / cfg_.n_kv_heads;
   per_head(n, cfg_.n_heads, masked, width(), o, hd_,
-           [&](int, int h, double* x) { apply_inverse(v_mix(layer, h / group, a), x); });
+           [&](int h) -> const Mix& { return v_mix(layer, h / group, a); },
+           [&](int, int, const Mix& mix, double* x) { apply_inverse(mix, x); });
 }
 
 void AttnMask::unmask_q(int layer, int a, int b, const float* masked, int n, float* q, float* alpha) const {
   const int H = cfg_.n_heads, group = cfg_.n_heads / cfg_.n_kv_heads;
   const double up = std::sqrt((double)width() / hd_), shift = std::sqrt((double)width());
-  per_head(n, H, masked, width(), q, hd_, [&](int t, int h, double* x) {
-    apply_inverse(qk_mix(layer, h / group, a, b), x);
-    for (int i = 0; i < hd_; ++i) x[i] /= up;
-    if (alpha) alpha[(size_t)t * H + h] = (float)(x[hd_] / shift);
-  });
+  per_head(n, H, masked, width(), q, hd_, [&](int h) -> const Mix& { return qk_mix(layer, h / group, a, b); },
+           [&](int t, int h, const Mix& mix, double* x) {
+             apply_inverse(mix, x);
+             for (int i = 0; i < hd_; ++i) x[i] /= up;
+             if (alpha) alpha[(size_t)t * H + h] = (float)(x[hd_] / shift);
+           });
 }
 
 void AttnMask::unmask_k(int layer, int a, int b, const float* masked, int n, float* k) const {
   // k' = k_aug · M⁻ᵀ, so k_aug = k' · Mᵀ.
   per_head(n, cfg_.n_kv_heads, masked, width(), k, hd_,
-           [&](int, int g, double* x) { apply_inverse(qk_mix(layer, g, a, b), x, true); });
+           [&](int g) -> const Mix& { return qk_mix(layer, g, a, b); },
+           [&](int, int, const Mix& mix, double* x) { apply_inverse(mix, x, true); });
 }
 
 void AttnMask::unmask_v(int layer, int a, const float* masked, int n, float* v) const {
-  per_head(n, cfg_.n_kv_heads, masked, width(), v, hd_,
-           [&](int, int g, double* x) { apply_inverse(v_mix(layer, g, a), x); });
+  per_head(n, cfg_.n_kv_heads, masked, width(), v, hd_, [&](int g) -> const Mix& { return v_mix(layer, g, a); },
+           [&](int, int, const Mix& mix, double* x) { apply_inverse(mix, x); });
 }
 
 }  // namespace cascade

@@ -75,8 +75,8 @@ class AttnMask {
   void apply(const Mix& m, bool inverse_diag, double* x) const;
   // x · Mix⁻¹ = x · H₄H₃·D⁻¹·H₂H₁, or with `transpose`, x · Mixᵀ = x · H₄H₃·D·H₂H₁.
   void apply_inverse(const Mix& m, double* x, bool transpose = false) const;
-  template <class Op>
-  void per_head(int n, int heads, const float* src, int in_w, float* dst, int out_w, Op op) const;
+  template <class MixOf, class Op>
+  void per_head(int n, int heads, const float* src, int in_w, float* dst, int out_w, MixOf mix_of, Op op) const;
   const Mix& qk_mix(int layer, int g, int a, int b) const;
   const Mix& v_mix(int layer, int g, int a) const;
   Mix draw(int kind, int layer, int g, int a, int b) const;
