@@ -20,22 +20,10 @@ CompNodeView private_comp_view(const Model& m, const Plan& plan, const std::vect
   const AttnMask mask(c, secret);
   const int w = mask.width();
   CompNodeView view;
-  std::map<int32_t, const Message*> hidden;
-  std::map<std::pair<int32_t, int>, std::vector<const Message*>> merged;
-  for (const Message& msg : received) {
-    check(msg.to == NodeId{Role::kComp, comp}, who + ": a recorded message addressed to another node");
-    if (msg.type == MsgType::kHidden) {
-      check(msg.rows.size() == msg.pos.size() * (size_t)c.dim, who + ": hidden rows of the wrong size");
-      hidden[msg.step] = &msg;
-      view.n_positions = std::max(view.n_positions, (int)msg.pos_end);
-    } else if (msg.type == MsgType::kMerged) {
-      check(msg.rows.size() == msg.pos.size() * (size_t)H * w && msg.lse.empty(),
-            who + ": a merged output of the wrong size");
-      merged[{msg.step, msg.layer}].push_back(&msg);
-    } else {
-      throw Error(who + ": cannot convert a received " + std::string(msg_type_name(msg.type)) + " message");
-    }
-  }
+  const CompInbox in = split_comp_inbox(c, received, comp, MsgType::kMerged, (size_t)H * w, 0);
+  const auto& hidden = in.hidden;
+  const auto& merged = in.results;
+  view.n_positions = in.n_positions;
   for (auto& [step, hm] : hidden) {
     const std::vector<int32_t>& pos = hm->pos;
     const int n = (int)pos.size();

@@ -28,6 +28,27 @@ void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t
   }
 }
 
+CompInbox split_comp_inbox(const ModelConfig& c, const std::vector<Message>& received, int comp, MsgType result_type,
+                           size_t row_width, size_t lse_width) {
+  const std::string who = "comp" + std::to_string(comp);
+  CompInbox in;
+  for (const Message& msg : received) {
+    check(msg.to == NodeId{Role::kComp, comp}, who + ": a recorded message addressed to another node");
+    if (msg.type == MsgType::kHidden) {
+      check(msg.rows.size() == msg.pos.size() * (size_t)c.dim, who + ": hidden rows of the wrong size");
+      in.hidden[msg.step] = &msg;
+      in.n_positions = std::max(in.n_positions, (int)msg.pos_end);
+    } else if (msg.type == result_type) {
+      check(msg.rows.size() == msg.pos.size() * row_width && msg.lse.size() == msg.pos.size() * lse_width,
+            who + ": a " + msg_type_name(msg.type) + " message of the wrong size");
+      in.results[{msg.step, msg.layer}].push_back(&msg);
+    } else {
+      throw Error(who + ": cannot convert a received " + std::string(msg_type_name(msg.type)) + " message");
+    }
+  }
+  return in;
+}
+
 void append_qkv_rows(std::vector<RowObservation>& out, const ModelConfig& c, int layer,
                      const std::vector<int32_t>& pos, const float* q, const float* k, const float* v) {
   const size_t qd = c.q_dim(), kvd = c.kv_dim();
@@ -44,22 +65,10 @@ CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector
   const std::string who = "comp" + std::to_string(comp);
   CompNodeView view;
   // Messages of each step: the hidden rows, then the partials per block.
-  std::map<int32_t, const Message*> hidden;
-  std::map<std::pair<int32_t, int>, std::vector<const Message*>> partials;
-  for (const Message& msg : received) {
-    check(msg.to == NodeId{Role::kComp, comp}, who + ": a recorded message addressed to another node");
-    if (msg.type == MsgType::kHidden) {
-      check(msg.rows.size() == msg.pos.size() * (size_t)c.dim, who + ": hidden rows of the wrong size");
-      hidden[msg.step] = &msg;
-      view.n_positions = std::max(view.n_positions, (int)msg.pos_end);
-    } else if (msg.type == MsgType::kPartial) {
-      check(msg.rows.size() == msg.pos.size() * (size_t)qd && msg.lse.size() == msg.pos.size() * (size_t)H,
-            who + ": a partial of the wrong size");
-      partials[{msg.step, msg.layer}].push_back(&msg);
-    } else {
-      throw Error(who + ": cannot convert a received " + std::string(msg_type_name(msg.type)) + " message");
-    }
-  }
+  const CompInbox in = split_comp_inbox(c, received, comp, MsgType::kPartial, qd, H);
+  const auto& hidden = in.hidden;
+  const auto& partials = in.results;
+  view.n_positions = in.n_positions;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (auto& [step, hm] : hidden) {
     const std::vector<int32_t>& pos = hm->pos;

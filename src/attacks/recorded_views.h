@@ -16,6 +16,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "attacks/observations.h"
@@ -39,6 +41,17 @@ struct CompNodeView {
 void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t>& pos, std::vector<float>& h,
                       const std::function<void(int layer, const float* q, const float* k, const float* v, float* o)>& attend,
                       const std::function<void(int layer, const float* q, const float* k, const float* v)>& rows);
+
+// A CompNode's inbox by step: its h^F rows, and its attention results
+// (`result_type`: kPartial or kMerged) per (step, block). Throws Error on a
+// message of another kind or size (row_width, lse_width floats per row).
+struct CompInbox {
+  std::map<int32_t, const Message*> hidden;
+  std::map<std::pair<int32_t, int>, std::vector<const Message*>> results;
+  int n_positions = 0;  // the last step's end
+};
+CompInbox split_comp_inbox(const ModelConfig& c, const std::vector<Message>& received, int comp, MsgType result_type,
+                           size_t row_width, size_t lse_width);
 
 // Appends the q, k, v rows of `pos` at block `layer` (q [n][q_dim], k, v
 // [n][kv_dim]) as RowObservations: the rows a CompNode computes.
