@@ -2,9 +2,9 @@
 //
 // Exposure is a view share: the fraction of private positions (past the
 // client's head) whose rows one node, or the worst pair of nodes, receives.
-// Under the private protocol that is what a node's tokens-recovered figure
-// tracks (docs/PRIVACY.md: a CompNode recovers about the positions it
-// processes; masked AttnNodes far less). The client's share of the compute is
+// It is a floor, not what a node recovers: the model's prior and a CompNode's
+// merged attention outputs fill in gaps (docs/PRIVACY.md measures both; run
+// `cascade audit` on the plan chosen). The client's share of the compute is
 // F/L of every token's block work, plus all of it for the head positions.
 #pragma once
 
