@@ -79,7 +79,9 @@ TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
         "plan -m " + model + " --alpha 1 --beta 8 --c 6 --delta 3",
         "audit -m " + model + " --layer 2", "audit -m " + model + " --views --table t.md",
         "audit -m " + model + " --prompts 1 --min-len 20 --max-len 8",
-        "synth --preset tiny-llama --type q9_9 -o " + dir + "/bad-type.gguf"}) {
+        "synth --preset tiny-llama --type q9_9 -o " + dir + "/bad-type.gguf",
+        "plan -m " + model + " --target 2", "plan -m " + model + " --target 0.01 --max-nodes 5",
+        "generate -m " + model + " -p hi --cascade 2,3 --protocol secret"}) {
     CmdResult r = run(args);
     EXPECT_NE(r.rc, 0) << args;
     EXPECT_LT(r.rc, 128) << "crashed: " << args;

@@ -14,6 +14,7 @@
 #include "attacks/prior_baseline.h"
 #include "attacks/private_views.h"
 #include "attacks/prompt_sets.h"
+#include "attacks/recorded_audit.h"
 #include "engine/engine.h"
 #include "engine/layer.h"
 #include "kernels/kernels.h"
@@ -21,6 +22,7 @@
 #include "plan/plan.h"
 #include "tests/test_util.h"
 #include "transport/recorded_run.h"
+#include "util/error.h"
 
 namespace cascade::attacks {
 namespace {
@@ -147,6 +149,41 @@ TEST(PrivateProtocol, CompNodeWithAMergerUnmasksItsRowsAndPartials) {
     shards.insert(ob.key_pos.empty() ? -2 : plan.shard_of(ob.key_pos.back()));
   }
   EXPECT_EQ((int)shards.size(), plan.beta());  // the β − 1 other shards and the client's head
+}
+
+// The recorded audit runs the private protocol's attacks: CompNodes on what
+// they unmask, AttnNodes on the scores their masked rows give, and a
+// coalition with a CompNode on unmasked rows.
+TEST(PrivateProtocol, RecordedAuditAttacksEveryRole) {
+  const Plan plan = Plan::make(PlanSpec{}, model().cfg);
+  std::vector<AuditSession> sessions;
+  for (const auto& p : prompts(1, 21)) {
+    RecordedRun run = record_run(model(), plan, p, 1);
+    sessions.push_back({run.tokens, run.messages, {}, run.secret});
+  }
+  RecordedAuditOptions opts;
+  opts.no_prior = false;
+  opts.max_coalition = 2;
+  opts.result_pairs = 1;
+  opts.budget = 128;
+  RecordedAuditReport r = audit_recorded(model(), plan, sessions, opts);
+  const size_t n_nodes = plan.nodes().size();
+  ASSERT_GE(r.parties.size(), n_nodes + 1);
+  for (size_t i = 0; i < n_nodes; ++i) {
+    const RecordedParty& pa = r.parties[i];
+    if (pa.members[0].role == Role::kComp) {
+      EXPECT_EQ(pa.attacks[0].attack, "partial");
+      // At least the positions of its own rows (h^F gives them away).
+      EXPECT_GE(pa.attacks[0].recovered, pa.attacks[1].covered_recovered) << pa.name;
+    } else {
+      ASSERT_EQ(pa.attacks.size(), 1u);
+      EXPECT_EQ(pa.attacks[0].attack, "masked_scores");
+      EXPECT_GT(pa.attacks[0].covered_positions, 0) << pa.name;
+    }
+  }
+  // Sessions without their secret cannot be audited as private.
+  sessions[0].secret.clear();
+  EXPECT_THROW(audit_recorded(model(), plan, sessions, opts), Error);
 }
 
 // The masked-score attack has teeth where the scores are clear: on the paper
