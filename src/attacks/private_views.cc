@@ -13,64 +13,42 @@ namespace cascade::attacks {
 CompNodeView private_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp,
                                const std::string& secret) {
   const auto& c = m.cfg;
-  const int qd = c.q_dim(), H = c.n_heads, hd = c.head_dim, kvd = c.kv_dim(), F = plan.front_layers();
+  const int qd = c.q_dim(), H = c.n_heads, hd = c.head_dim, kvd = c.kv_dim();
   const int group = c.n_heads / c.n_kv_heads;
   const std::string who = "comp" + std::to_string(comp);
   check(plan.is_private(), who + ": private_comp_view needs a private-protocol plan");
   const AttnMask mask(c, secret);
   const int w = mask.width();
-  CompNodeView view;
-  const CompInbox in = split_comp_inbox(c, received, comp, MsgType::kMerged, (size_t)H * w, 0);
-  const auto& hidden = in.hidden;
-  const auto& merged = in.results;
-  view.n_positions = in.n_positions;
-  for (auto& [step, hm] : hidden) {
-    const std::vector<int32_t>& pos = hm->pos;
-    const int n = (int)pos.size();
-    if (n == 0) continue;
-    std::map<int32_t, int> row_of;
-    for (int i = 0; i < n; ++i) {
-      row_of[pos[i]] = i;
-      view.own_positions.push_back(pos[i]);
-      view.view.rows.push_back({pos[i], F, 'h', std::vector<float>(hm->rows.begin() + (size_t)i * c.dim,
-                                                                   hm->rows.begin() + (size_t)(i + 1) * c.dim)});
-    }
-    std::vector<float> h = hm->rows;
-    auto attend = [&](int l, const float* q, const float* k, const float*, float* o) {
-      const auto it = merged.find({step, l});
-      check(it != merged.end(), who + ": no merged output recorded for step " + std::to_string(step) + " block " +
-                                    std::to_string(l));
-      for (const Message* mm : it->second)
-        for (size_t i = 0; i < mm->pos.size(); ++i) {
-          const int t = mm->pos[i];
-          check(row_of.count(t), who + ": a merged output for a row it does not own");
-          const int r = row_of[t];
-          mask.unmask_out(l, plan.shard_of(t), mm->rows.data() + i * H * w, 1, o + (size_t)r * qd);
-          AttnObservation ob;
-          ob.layer = l;
-          ob.query_pos = t;
-          ob.normalized = true;
-          for (int s = 0; s <= t; ++s) ob.key_pos.push_back(s);
-          ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
-          ob.out.assign(o + (size_t)r * qd, o + (size_t)(r + 1) * qd);
-          ob.lse.resize(H);  // the reference scale: the row's own score per head
-          for (int hh = 0; hh < H; ++hh) {
-            const float* qh = q + (size_t)r * qd + (size_t)hh * hd;
-            const float* kh = k + (size_t)r * kvd + (size_t)(hh / group) * hd;
-            double dot = 0;
-            for (int j = 0; j < hd; ++j) dot += (double)qh[j] * kh[j];
-            ob.lse[hh] = (float)(dot / std::sqrt((double)hd));
-          }
-          view.view.attn.push_back(std::move(ob));
+  // One merged output per row: unmasked, it is both the block's input and one
+  // normalized observation over every key up to the row.
+  auto attend = [&](const std::vector<const Message*>& merged, const std::map<int32_t, int>& row_of, int l,
+                    const float* q, const float* k, const float*, float* o, std::vector<AttnObservation>& obs) {
+    for (const Message* mm : merged)
+      for (size_t i = 0; i < mm->pos.size(); ++i) {
+        const int t = mm->pos[i];
+        const auto rt = row_of.find(t);
+        check(rt != row_of.end(), who + ": a merged output for a row it does not own");
+        const int r = rt->second;
+        mask.unmask_out(l, plan.shard_of(t), mm->rows.data() + i * H * w, 1, o + (size_t)r * qd);
+        AttnObservation ob;
+        ob.layer = l;
+        ob.query_pos = t;
+        ob.normalized = true;
+        for (int s = 0; s <= t; ++s) ob.key_pos.push_back(s);
+        ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
+        ob.out.assign(o + (size_t)r * qd, o + (size_t)(r + 1) * qd);
+        ob.lse.resize(H);  // the reference scale: the row's own score per head
+        for (int hh = 0; hh < H; ++hh) {
+          const float* qh = q + (size_t)r * qd + (size_t)hh * hd;
+          const float* kh = k + (size_t)r * kvd + (size_t)(hh / group) * hd;
+          double dot = 0;
+          for (int j = 0; j < hd; ++j) dot += (double)qh[j] * kh[j];
+          ob.lse[hh] = (float)(dot / std::sqrt((double)hd));
         }
-    };
-    auto rows = [&](int l, const float* q, const float* k, const float* v) {
-      append_qkv_rows(view.view.rows, c, l, pos, q, k, v);
-    };
-    replay_comp_rows(m, F, pos, h, attend, rows);
-  }
-  std::sort(view.own_positions.begin(), view.own_positions.end());
-  return view;
+        obs.push_back(std::move(ob));
+      }
+  };
+  return comp_view(m, plan, received, comp, MsgType::kMerged, (size_t)H * w, 0, attend);
 }
 
 ReceivedView unmasked_attn_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int attn,

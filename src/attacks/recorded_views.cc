@@ -28,48 +28,29 @@ void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t
   }
 }
 
-CompInbox split_comp_inbox(const ModelConfig& c, const std::vector<Message>& received, int comp, MsgType result_type,
-                           size_t row_width, size_t lse_width) {
+CompNodeView comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp,
+                       MsgType result_type, size_t row_width, size_t lse_width, const StepAttend& attend) {
+  const auto& c = m.cfg;
+  const size_t qd = c.q_dim(), kvd = c.kv_dim();
   const std::string who = "comp" + std::to_string(comp);
-  CompInbox in;
+  // The inbox by step: the hidden rows, then the results per block.
+  std::map<int32_t, const Message*> hidden;
+  std::map<std::pair<int32_t, int>, std::vector<const Message*>> results;
+  CompNodeView view;
   for (const Message& msg : received) {
     check(msg.to == NodeId{Role::kComp, comp}, who + ": a recorded message addressed to another node");
     if (msg.type == MsgType::kHidden) {
       check(msg.rows.size() == msg.pos.size() * (size_t)c.dim, who + ": hidden rows of the wrong size");
-      in.hidden[msg.step] = &msg;
-      in.n_positions = std::max(in.n_positions, (int)msg.pos_end);
+      hidden[msg.step] = &msg;
+      view.n_positions = std::max(view.n_positions, (int)msg.pos_end);
     } else if (msg.type == result_type) {
       check(msg.rows.size() == msg.pos.size() * row_width && msg.lse.size() == msg.pos.size() * lse_width,
             who + ": a " + msg_type_name(msg.type) + " message of the wrong size");
-      in.results[{msg.step, msg.layer}].push_back(&msg);
+      results[{msg.step, msg.layer}].push_back(&msg);
     } else {
       throw Error(who + ": cannot convert a received " + std::string(msg_type_name(msg.type)) + " message");
     }
   }
-  return in;
-}
-
-void append_qkv_rows(std::vector<RowObservation>& out, const ModelConfig& c, int layer,
-                     const std::vector<int32_t>& pos, const float* q, const float* k, const float* v) {
-  const size_t qd = c.q_dim(), kvd = c.kv_dim();
-  for (size_t i = 0; i < pos.size(); ++i) {
-    out.push_back({pos[i], layer, 'q', std::vector<float>(q + i * qd, q + (i + 1) * qd)});
-    out.push_back({pos[i], layer, 'k', std::vector<float>(k + i * kvd, k + (i + 1) * kvd)});
-    out.push_back({pos[i], layer, 'v', std::vector<float>(v + i * kvd, v + (i + 1) * kvd)});
-  }
-}
-
-CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp) {
-  const auto& c = m.cfg;
-  const int qd = c.q_dim(), H = c.n_heads, F = plan.front_layers();
-  const std::string who = "comp" + std::to_string(comp);
-  CompNodeView view;
-  // Messages of each step: the hidden rows, then the partials per block.
-  const CompInbox in = split_comp_inbox(c, received, comp, MsgType::kPartial, qd, H);
-  const auto& hidden = in.hidden;
-  const auto& partials = in.results;
-  view.n_positions = in.n_positions;
-  const float ninf = -std::numeric_limits<float>::infinity();
   for (auto& [step, hm] : hidden) {
     const std::vector<int32_t>& pos = hm->pos;
     const int n = (int)pos.size();
@@ -78,60 +59,76 @@ CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector
     for (int i = 0; i < n; ++i) {
       row_of[pos[i]] = i;
       view.own_positions.push_back(pos[i]);
-      RowObservation r;
-      r.pos = pos[i];
-      r.layer = F;
-      r.kind = 'h';
-      r.x.assign(hm->rows.begin() + (size_t)i * c.dim, hm->rows.begin() + (size_t)(i + 1) * c.dim);
-      view.view.rows.push_back(std::move(r));
+      view.view.rows.push_back({pos[i], plan.front_layers(), 'h',
+                                std::vector<float>(hm->rows.begin() + (size_t)i * c.dim,
+                                                   hm->rows.begin() + (size_t)(i + 1) * c.dim)});
     }
     std::vector<float> h = hm->rows;
-    auto attend = [&](int l, const float* q, const float*, const float*, float* o) {
-      const auto it = partials.find({step, l});
-      check(it != partials.end(), who + ": no partials recorded for step " + std::to_string(step) + " block " +
-                                      std::to_string(l));
-      const int slots = (int)it->second.size();
-      std::vector<std::vector<float>> so(slots, std::vector<float>((size_t)n * qd, 0.0f));
-      std::vector<std::vector<float>> sl(slots, std::vector<float>((size_t)n * H, ninf));
-      for (int si = 0; si < slots; ++si) {
-        const Message& pm = *it->second[si];
-        for (size_t i = 0; i < pm.pos.size(); ++i) {
-          const int t = pm.pos[i];
-          check(row_of.count(t), who + ": a partial for a row it does not own");
-          const int r = row_of[t];
-          std::copy(pm.rows.begin() + i * qd, pm.rows.begin() + (i + 1) * qd, so[si].begin() + (size_t)r * qd);
-          std::copy(pm.lse.begin() + i * H, pm.lse.begin() + (i + 1) * H, sl[si].begin() + (size_t)r * H);
-          if (std::isinf(pm.lse[i * H]) && pm.lse[i * H] < 0) continue;  // no visible key
-          AttnObservation ob;
-          ob.layer = l;
-          ob.query_pos = t;
-          if (pm.from.role == Role::kClient) {
-            for (int s = 0; s < std::min(plan.head(), t + 1); ++s) ob.key_pos.push_back(s);
-          } else {
-            const int b = plan.attn_kv_shard(pm.from.index);
-            for (int s = plan.head(); s <= t; ++s)
-              if (plan.shard_of(s) == b) ob.key_pos.push_back(s);
-          }
-          ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
-          ob.out.assign(pm.rows.begin() + i * qd, pm.rows.begin() + (i + 1) * qd);
-          ob.lse.assign(pm.lse.begin() + i * H, pm.lse.begin() + (i + 1) * H);
-          view.view.attn.push_back(std::move(ob));
-        }
-      }
-      std::vector<const float*> po(slots), pl(slots);
-      for (int si = 0; si < slots; ++si) {
-        po[si] = so[si].data();
-        pl[si] = sl[si].data();
-      }
-      attention_merge(o, po.data(), pl.data(), slots, n, H, c.head_dim);
+    const int32_t s = step;
+    auto step_attend = [&](int l, const float* q, const float* k, const float* v, float* o) {
+      const auto it = results.find({s, l});
+      check(it != results.end(), who + ": no " + msg_type_name(result_type) + " message recorded for step " +
+                                     std::to_string(s) + " block " + std::to_string(l));
+      attend(it->second, row_of, l, q, k, v, o, view.view.attn);
     };
     auto rows = [&](int l, const float* q, const float* k, const float* v) {
-      append_qkv_rows(view.view.rows, c, l, pos, q, k, v);
+      for (int i = 0; i < n; ++i) {
+        view.view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + i * qd, q + (i + 1) * qd)});
+        view.view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + i * kvd, k + (i + 1) * kvd)});
+        view.view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + i * kvd, v + (i + 1) * kvd)});
+      }
     };
-    replay_comp_rows(m, F, pos, h, attend, rows);
+    replay_comp_rows(m, plan.front_layers(), pos, h, step_attend, rows);
   }
   std::sort(view.own_positions.begin(), view.own_positions.end());
   return view;
+}
+
+CompNodeView paper_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp) {
+  const auto& c = m.cfg;
+  const int qd = c.q_dim(), H = c.n_heads;
+  const std::string who = "comp" + std::to_string(comp);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  // Each shard's partial (and the client's) is one observation; the node merges them.
+  auto attend = [&](const std::vector<const Message*>& partials, const std::map<int32_t, int>& row_of, int l,
+                    const float* q, const float*, const float*, float* o, std::vector<AttnObservation>& obs) {
+    const int n = (int)row_of.size(), slots = (int)partials.size();
+    std::vector<std::vector<float>> so(slots, std::vector<float>((size_t)n * qd, 0.0f));
+    std::vector<std::vector<float>> sl(slots, std::vector<float>((size_t)n * H, ninf));
+    for (int si = 0; si < slots; ++si) {
+      const Message& pm = *partials[si];
+      for (size_t i = 0; i < pm.pos.size(); ++i) {
+        const int t = pm.pos[i];
+        const auto rt = row_of.find(t);
+        check(rt != row_of.end(), who + ": a partial for a row it does not own");
+        const int r = rt->second;
+        std::copy(pm.rows.begin() + i * qd, pm.rows.begin() + (i + 1) * qd, so[si].begin() + (size_t)r * qd);
+        std::copy(pm.lse.begin() + i * H, pm.lse.begin() + (i + 1) * H, sl[si].begin() + (size_t)r * H);
+        if (std::isinf(pm.lse[i * H]) && pm.lse[i * H] < 0) continue;  // no visible key
+        AttnObservation ob;
+        ob.layer = l;
+        ob.query_pos = t;
+        if (pm.from.role == Role::kClient) {
+          for (int s = 0; s < std::min(plan.head(), t + 1); ++s) ob.key_pos.push_back(s);
+        } else {
+          const int b = plan.attn_kv_shard(pm.from.index);
+          for (int s = plan.head(); s <= t; ++s)
+            if (plan.shard_of(s) == b) ob.key_pos.push_back(s);
+        }
+        ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
+        ob.out.assign(pm.rows.begin() + i * qd, pm.rows.begin() + (i + 1) * qd);
+        ob.lse.assign(pm.lse.begin() + i * H, pm.lse.begin() + (i + 1) * H);
+        obs.push_back(std::move(ob));
+      }
+    }
+    std::vector<const float*> po(slots), pl(slots);
+    for (int si = 0; si < slots; ++si) {
+      po[si] = so[si].data();
+      pl[si] = sl[si].data();
+    }
+    attention_merge(o, po.data(), pl.data(), slots, n, H, c.head_dim);
+  };
+  return comp_view(m, plan, received, comp, MsgType::kPartial, qd, H, attend);
 }
 
 std::vector<AttnObservation> merge_observations(const std::vector<AttnObservation>& obs) {

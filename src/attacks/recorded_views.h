@@ -42,21 +42,19 @@ void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t
                       const std::function<void(int layer, const float* q, const float* k, const float* v, float* o)>& attend,
                       const std::function<void(int layer, const float* q, const float* k, const float* v)>& rows);
 
-// A CompNode's inbox by step: its h^F rows, and its attention results
-// (`result_type`: kPartial or kMerged) per (step, block). Throws Error on a
-// message of another kind or size (row_width, lse_width floats per row).
-struct CompInbox {
-  std::map<int32_t, const Message*> hidden;
-  std::map<std::pair<int32_t, int>, std::vector<const Message*>> results;
-  int n_positions = 0;  // the last step's end
-};
-CompInbox split_comp_inbox(const ModelConfig& c, const std::vector<Message>& received, int comp, MsgType result_type,
-                           size_t row_width, size_t lse_width);
-
-// Appends the q, k, v rows of `pos` at block `layer` (q [n][q_dim], k, v
-// [n][kv_dim]) as RowObservations: the rows a CompNode computes.
-void append_qkv_rows(std::vector<RowObservation>& out, const ModelConfig& c, int layer,
-                     const std::vector<int32_t>& pos, const float* q, const float* k, const float* v);
+// A CompNode's view of a session, for any protocol: its inbox is split into
+// h^F rows per step and attention results (`result_type` messages, row_width
+// and lse_width floats per row) per (step, block); for each step the node's
+// own positions and h^F rows are recorded, its rows are replayed through
+// every block (replay_comp_rows) with `attend` filling o from the step's
+// results of that block (row_of: position → row; attend also records the
+// AttnObservations), and the q, k, v rows are recorded. Throws Error on a
+// message of another kind or size, or a block with no results.
+using StepAttend = std::function<void(const std::vector<const Message*>& results, const std::map<int32_t, int>& row_of,
+                                      int layer, const float* q, const float* k, const float* v, float* o,
+                                      std::vector<AttnObservation>& obs)>;
+CompNodeView comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp,
+                       MsgType result_type, size_t row_width, size_t lse_width, const StepAttend& attend);
 
 // Paper protocol. `received`: the node's inbox, in delivery order. Throws
 // Error on messages that do not fit the plan or the model.

@@ -1,7 +1,6 @@
 #include "nodes/attn_node.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <set>
 

@@ -1,6 +1,5 @@
 #include "nodes/comp_node.h"
 
-#include <cmath>
 #include <limits>
 #include <set>
 
