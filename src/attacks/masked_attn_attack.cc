@@ -157,16 +157,24 @@ MaskedAttnResult masked_attn_attack(const Model& m, const Plan& plan, int attn_i
 
   // Cost of the score differences that involve position p, with p's rows
   // (qp, kp per block) in place of the guess's.
-  auto cost = [&](int p, const std::vector<std::vector<float>>& qp, const std::vector<std::vector<float>>& kp) {
+  // The pairs of each query whose scores involve position p, per block:
+  // what a candidate at p changes (the same for every candidate).
+  using Groups = std::vector<std::map<int, std::vector<size_t>>>;  // [layer]: query t → pairs
+  auto groups_of = [&](int p) {
+    Groups g(L);
+    for (int l = F; l < L; ++l) {
+      for (size_t i = 0; i < pairs[l].size(); ++i)
+        if (pairs[l][i].t == p || pairs[l][i].s == p) g[l][pairs[l][i].t];
+      for (size_t i = 0; i < pairs[l].size(); ++i)
+        if (g[l].count(pairs[l][i].t)) g[l][pairs[l][i].t].push_back(i);
+    }
+    return g;
+  };
+  auto cost = [&](int p, const Groups& groups, const std::vector<std::vector<float>>& qp,
+                  const std::vector<std::vector<float>>& kp) {
     double total = 0;
     for (int l = F; l < L; ++l) {
-      // Group the pairs by query t, for the queries whose scores involve p.
-      std::map<int, std::vector<size_t>> by_query;
-      for (size_t i = 0; i < pairs[l].size(); ++i)
-        if (pairs[l][i].t == p || pairs[l][i].s == p) by_query[pairs[l][i].t];
-      for (size_t i = 0; i < pairs[l].size(); ++i)
-        if (by_query.count(pairs[l][i].t)) by_query[pairs[l][i].t].push_back(i);
-      for (auto& [t, idx] : by_query) {
+      for (auto& [t, idx] : groups[l]) {
         if (idx.size() < 2) continue;  // one score: its shift explains it
         for (int h = 0; h < H; ++h) {
           const float* q = t == p ? qp[l].data() + (size_t)h * hd : rows.q[l].data() + (size_t)t * qd + (size_t)h * hd;
@@ -196,6 +204,7 @@ MaskedAttnResult masked_attn_attack(const Model& m, const Plan& plan, int attn_i
       rm.truncate(std::min(valid, p - 1));
       for (int i = rm.position(); i < p; ++i) rm.feed(&guess[i], 1, logits);
       valid = p;
+      const Groups groups = groups_of(p);
       std::vector<int32_t> cands = {guess[p]};
       for (int32_t t : order_by_logits(logits.data(), c.vocab_size)) {
         if ((int)cands.size() > opt.top_k) break;
@@ -212,7 +221,7 @@ MaskedAttnResult masked_attn_attack(const Model& m, const Plan& plan, int attn_i
           kp[l].resize(kvd);
           rm.qk(l, p, 1, qp[l].data(), kp[l].data());
         }
-        const double e = cost(p, qp, kp);
+        const double e = cost(p, groups, qp, kp);
         ++res.candidates_tried;
         if (ci == 0 || e < best) best = e, best_tok = cands[ci];
       }
