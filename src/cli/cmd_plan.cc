@@ -42,7 +42,7 @@ void add_plan(CLI::App& app) {
       for (const PlanAdvice& a : advise_plans(lm.model.cfg, args->target, args->max_nodes, args->plan.front_layers,
                                               args->prompt))
         printf("%5d  %4d  %d  %5d  %d  %4d  %5d  %10.3f  %10.3f  %13.1f%%\n", a.spec.alpha, a.spec.beta, a.spec.c,
-               a.spec.delta, a.spec.front_layers, a.spec.delta + 1, a.nodes, a.single_exposure, a.pair_exposure,
+               a.spec.delta, a.spec.front_layers, a.head, a.nodes, a.single_exposure, a.pair_exposure,
                100 * a.client_share);
       printf("exposure = share of private positions whose rows a node receives. What a node recovers is more: the\n"
              "model's prior and, at a CompNode, the merged attention output of its rows fill in the gaps (default\n"

@@ -17,6 +17,7 @@ PlanAdvice measure(const PlanSpec& spec, const ModelConfig& cfg, int prompt) {
   PlanAdvice a;
   a.spec = spec;
   a.nodes = plan.alpha() + plan.n_attn();
+  a.head = plan.head();
   for (const NodeId& n : plan.nodes())
     a.single_exposure = std::max(a.single_exposure, plan.view(n, end).size() / window);
   a.pair_exposure = plan.alpha() + plan.n_attn() >= 2 ? plan.worst_coalition(2).stats.count / window : a.single_exposure;

@@ -18,6 +18,7 @@ namespace cascade {
 struct PlanAdvice {
   PlanSpec spec;
   int nodes = 0;                 // α + β²
+  int head = 0;                  // positions the client keeps (Plan::head)
   double single_exposure = 0;    // worst single node's view share
   double pair_exposure = 0;      // worst coalition of 2
   double client_share = 0;       // client's share of block compute for a `prompt`-token request
