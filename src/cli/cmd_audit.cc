@@ -203,6 +203,9 @@ void add_audit(CLI::App& app) {
   cmd->callback([a] {
     if (!a->views) {
       check(a->layer < 0 && a->svg.empty(), "--layer and --svg apply to --views only; add --views or drop them");
+      check(!a->recorded.merged || a->plan.protocol == Protocol::kPaper,
+            "--merged-partials merges the paper protocol's partials; add --protocol paper (the private protocol "
+            "already hands each CompNode one merged output)");
     } else {
       check(a->recorded.table.empty() && a->recorded.generate == 0 && !a->recorded.skip_no_prior &&
                 !a->recorded.comp_only && !a->recorded.merged && a->recorded.min_len == 16 && a->recorded.max_len == 32,
