@@ -171,12 +171,12 @@ void LinkServer::await_calls() {
 }
 
 LinkServer::Live::Live(LinkServer& s) : s(s) {
-  std::lock_guard<std::mutex> lock(s.live_mu_);
+  MutexLock lock(s.live_mu_);
   ++s.live_calls_;
 }
 
 LinkServer::Live::~Live() {
-  std::lock_guard<std::mutex> lock(s.live_mu_);
+  MutexLock lock(s.live_mu_);
   if (--s.live_calls_ == 0) s.live_cv_.notify_all();
 }
 
@@ -186,8 +186,8 @@ void LinkServer::shutdown(std::chrono::milliseconds grace) {
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   // Every call has been ended; wait until the loop has run (and deleted)
   // each of them, so no handler touches its owner after this.
-  std::unique_lock<std::mutex> lock(live_mu_);
-  live_cv_.wait(lock, [&] { return live_calls_ == 0; });
+  MutexLock lock(live_mu_);
+  lock.wait(live_cv_, [&]() REQUIRES(live_mu_) { return live_calls_ == 0; });
 }
 
 void LinkServer::stop() {

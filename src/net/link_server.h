@@ -20,7 +20,6 @@
 #include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -29,6 +28,7 @@
 #include "net/tls.h"
 #include "net/wire.h"
 #include "proto/cascade.grpc.pb.h"
+#include "util/mutex.h"
 
 namespace cascade {
 
@@ -133,9 +133,9 @@ class LinkServer {
   std::unique_ptr<LinkLoop> loop_;
   int port_ = 0;
   std::atomic<bool> shutting_down_{false};
-  std::mutex live_mu_;
+  Mutex live_mu_;
   std::condition_variable live_cv_;
-  int live_calls_ = 0;
+  int live_calls_ GUARDED_BY(live_mu_) = 0;
 };
 
 }  // namespace cascade

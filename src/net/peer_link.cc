@@ -37,17 +37,17 @@ PeerChannels::Stubs& PeerChannels::stubs(const std::string& address) {
 }
 
 wire::Node::Stub& PeerChannels::stub(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return *stubs(address).typed;
 }
 
 grpc::GenericStub& PeerChannels::link_stub(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return *stubs(address).link;
 }
 
 void PeerChannels::connect_soon(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   stubs(address).channel->GetState(/*try_to_connect=*/true);
 }
 
@@ -93,7 +93,7 @@ class PeerLinks::Stream {
   }
 
   void write(grpc::ByteBuffer bytes) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closing_ || broken_) return;  // the end is (or will be) reported
     queue_.push_back(std::move(bytes));
     if (!writing_) write_front();
@@ -101,19 +101,19 @@ class PeerLinks::Stream {
 
   // Half-closes once the queue has drained.
   void close() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closing_ = true;
     half_close_if_idle();
   }
 
   // Waits until done or `deadline`; then cancels and waits for it.
   void wait_done(std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (done_cv_.wait_until(lock, deadline, [&] { return done(); })) return;
+    MutexLock lock(mu_);
+    if (lock.wait_until(done_cv_, deadline, [&]() REQUIRES(mu_) { return done(); })) return;
     lock.unlock();
     ctx_.TryCancel();
     lock.lock();
-    done_cv_.wait(lock, [&] { return done(); });
+    lock.wait(done_cv_, [&]() REQUIRES(mu_) { return done(); });
   }
 
  private:
@@ -124,7 +124,7 @@ class PeerLinks::Stream {
   // message when `pop`): start the next write, or half-close once closing.
   void write_slot_free(bool ok, bool pop) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (pop) queue_.pop_front();
       writing_ = false;
       if (!ok) broken_ = true;
@@ -143,7 +143,7 @@ class PeerLinks::Stream {
   // our half-close. Collect the status.
   void on_read_done(bool) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       broken_ = true;  // the write in flight, if any, clears the queue
       ++ops_;
       rw_->Finish(&status_, &finished_);
@@ -154,7 +154,7 @@ class PeerLinks::Stream {
   void on_finished(bool) {
     bool asked_to_close;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       asked_to_close = closing_;
     }
     if (!asked_to_close) {
@@ -162,31 +162,30 @@ class PeerLinks::Stream {
       owner_.report({to_, address_,
                      status_.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the peer ended the link") : status_});
     }
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     finished_done_ = true;
     end_op_locked();
   }
 
   void on_writes_done(bool) { end_op(); }
 
-  // Under mu_.
-  void write_front() {
+  void write_front() REQUIRES(mu_) {
     writing_ = true;
     ++ops_;
     rw_->Write(queue_.front(), &write_done_);
   }
-  void half_close_if_idle() {
+  void half_close_if_idle() REQUIRES(mu_) {
     if (!closing_ || writing_ || broken_ || half_closed_) return;
     half_closed_ = true;
     ++ops_;
     rw_->WritesDone(&writes_done_);
   }
-  bool done() const { return finished_done_ && ops_ == 0; }
-  void end_op() {
-    std::lock_guard<std::mutex> lock(mu_);
+  bool done() const REQUIRES(mu_) { return finished_done_ && ops_ == 0; }
+  void end_op() EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     end_op_locked();
   }
-  void end_op_locked() {
+  void end_op_locked() REQUIRES(mu_) {
     if (--ops_ == 0 && finished_done_) done_cv_.notify_all();
   }
 
@@ -202,11 +201,13 @@ class PeerLinks::Stream {
   MemberTag<Stream> finished_{this, &Stream::on_finished};
   grpc::ByteBuffer ack_;
   grpc::Status status_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable done_cv_;
-  std::deque<grpc::ByteBuffer> queue_;  // front: the write in flight, once the headers went
-  int ops_ = 0;                       // operations started and not completed
-  bool writing_ = false, closing_ = false, broken_ = false, half_closed_ = false, finished_done_ = false;
+  // front: the write in flight, once the headers went
+  std::deque<grpc::ByteBuffer> queue_ GUARDED_BY(mu_);
+  int ops_ GUARDED_BY(mu_) = 0;  // operations started and not completed
+  bool writing_ GUARDED_BY(mu_) = false, closing_ GUARDED_BY(mu_) = false, broken_ GUARDED_BY(mu_) = false,
+                                 half_closed_ GUARDED_BY(mu_) = false, finished_done_ GUARDED_BY(mu_) = false;
 };
 
 PeerLinks::PeerLinks(PeerChannels& channels, LinkLoop& loop, const AddressBook& book, FailureHandler on_failure)
@@ -217,7 +218,7 @@ PeerLinks::~PeerLinks() { close(); }
 void PeerLinks::send(Message m) {
   Stream* stream = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return;
     auto& slot = streams_[m.to];
     if (!slot) {
@@ -238,7 +239,7 @@ void PeerLinks::send(Message m) {
 void PeerLinks::close(std::chrono::milliseconds grace) {
   std::vector<Stream*> open;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return;
     closed_ = true;
     for (auto& [to, s] : streams_)
@@ -247,13 +248,13 @@ void PeerLinks::close(std::chrono::milliseconds grace) {
   for (Stream* s : open) s->close();
   const auto deadline = std::chrono::steady_clock::now() + grace;
   for (Stream* s : open) s->wait_done(deadline);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   streams_.clear();
 }
 
 void PeerLinks::report(const SendFailure& f) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_ || reported_) return;
     reported_ = true;
   }

@@ -18,7 +18,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -29,6 +28,7 @@
 #include "net/tls.h"
 #include "nodes/message.h"
 #include "proto/cascade.grpc.pb.h"
+#include "util/mutex.h"
 
 namespace cascade {
 
@@ -53,14 +53,14 @@ class PeerChannels {
  private:
   std::shared_ptr<grpc::ChannelCredentials> creds_;
   LinkOptions opts_;
-  std::mutex mu_;
+  Mutex mu_;
   struct Stubs {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<wire::Node::Stub> typed;
     std::unique_ptr<grpc::GenericStub> link;
   };
-  Stubs& stubs(const std::string& address);  // under mu_
-  std::map<std::string, Stubs> stubs_;
+  Stubs& stubs(const std::string& address) REQUIRES(mu_);
+  std::map<std::string, Stubs> stubs_ GUARDED_BY(mu_);
 };
 
 struct SendFailure {
@@ -107,10 +107,10 @@ class PeerLinks : public Outbox {
   LinkLoop& loop_;
   const AddressBook& book_;
   FailureHandler on_failure_;
-  std::mutex mu_;
-  bool closed_ = false;
-  bool reported_ = false;
-  std::map<NodeId, std::unique_ptr<Stream>> streams_;
+  Mutex mu_;
+  bool closed_ GUARDED_BY(mu_) = false;
+  bool reported_ GUARDED_BY(mu_) = false;
+  std::map<NodeId, std::unique_ptr<Stream>> streams_ GUARDED_BY(mu_);
 };
 
 }  // namespace cascade

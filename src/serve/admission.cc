@@ -3,11 +3,11 @@
 namespace cascade {
 
 std::unique_ptr<Admission::Slot> Admission::acquire() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const int ahead = (int)(next_ticket_ - serving_);  // tickets not yet running
   if (running_ >= parallel_ && ahead >= max_waiting_) return nullptr;
   const uint64_t ticket = next_ticket_++;
-  cv_.wait(lock, [&] { return ticket == serving_ && running_ < parallel_; });
+  lock.wait(cv_, [&]() REQUIRES(mu_) { return ticket == serving_ && running_ < parallel_; });
   ++serving_;
   ++running_;
   cv_.notify_all();  // the next ticket may run too
@@ -15,18 +15,18 @@ std::unique_ptr<Admission::Slot> Admission::acquire() {
 }
 
 void Admission::release() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   --running_;
   cv_.notify_all();
 }
 
 int Admission::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return running_;
 }
 
 int Admission::waiting() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return (int)(next_ticket_ - serving_);
 }
 

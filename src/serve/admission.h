@@ -6,7 +6,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+
+#include "util/mutex.h"
 
 namespace cascade {
 

@@ -163,7 +163,7 @@ void CompletionServer::routes() {
     }
     std::string err;
     {
-      std::lock_guard<std::mutex> l(probe_mu_);
+      MutexLock l(probe_mu_);
       err = probe_error_;
     }
     if (!err.empty()) {
@@ -436,13 +436,13 @@ void CompletionServer::handle_generation(bool chat, const std::string& body, voi
 void CompletionServer::set_health_probe(std::function<std::string()> probe, std::chrono::milliseconds period) {
   probe_ = std::move(probe);
   probe_thread_ = std::thread([this, period] {
-    std::unique_lock<std::mutex> lock(probe_mu_);
+    MutexLock lock(probe_mu_);
     while (!stopped_) {
       lock.unlock();
       std::string err = probe_();
       lock.lock();
       probe_error_ = err;
-      probe_cv_.wait_for(lock, period, [this] { return stopped_.load(); });
+      lock.wait_for(probe_cv_, period, [this] { return stopped_.load(); });
     }
   });
 }
@@ -465,7 +465,7 @@ void CompletionServer::serve() {
 
 void CompletionServer::stop() {
   {
-    std::lock_guard<std::mutex> l(probe_mu_);
+    MutexLock l(probe_mu_);
     stopped_ = true;
   }
   probe_cv_.notify_all();

@@ -23,7 +23,6 @@
 #include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -32,6 +31,7 @@
 #include "serve/chat_template.h"
 #include "serve/serve_metrics.h"
 #include "tokenizer/tokenizer.h"
+#include "util/mutex.h"
 
 namespace httplib {
 class Server;
@@ -98,9 +98,9 @@ class CompletionServer {
 
   std::function<std::string()> probe_;
   std::thread probe_thread_;
-  std::mutex probe_mu_;
+  Mutex probe_mu_;
   std::condition_variable probe_cv_;
-  std::string probe_error_;  // under probe_mu_
+  std::string probe_error_ GUARDED_BY(probe_mu_);
 };
 
 }  // namespace cascade

@@ -26,7 +26,7 @@ void ServeMetrics::Histogram::write(std::string& out, const std::string& name, c
 }
 
 void ServeMetrics::choice(int prompt_tokens, int completion_tokens, double ttft_s, double total_s) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   prompt_tokens_ += prompt_tokens;
   completion_tokens_ += completion_tokens;
   recent_.push_back({std::chrono::steady_clock::now(), completion_tokens});
@@ -43,7 +43,7 @@ double ServeMetrics::tokens_per_second() const {
 }
 
 std::string ServeMetrics::prometheus(int running, int waiting) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::ostringstream s;
   auto one = [&](const char* name, const char* type, const char* help, auto v) {
     s << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n" << name << " " << v << "\n";

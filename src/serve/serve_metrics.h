@@ -11,16 +11,23 @@
 
 #include <chrono>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "util/mutex.h"
 
 namespace cascade {
 
 class ServeMetrics {
  public:
-  void request() { add(requests_); }
-  void failed() { add(failed_); }
+  void request() {
+    MutexLock l(mu_);
+    ++requests_;
+  }
+  void failed() {
+    MutexLock l(mu_);
+    ++failed_;
+  }
   // One finished choice: its tokens, time to first token and seconds per
   // output token after the first (skipped when it made fewer than 2).
   void choice(int prompt_tokens, int completion_tokens, double ttft_s, double total_s);
@@ -36,17 +43,15 @@ class ServeMetrics {
     void observe(double v);
     void write(std::string& out, const std::string& name, const std::string& help) const;
   };
-  void add(long& c) {
-    std::lock_guard<std::mutex> l(mu_);
-    ++c;
-  }
-  double tokens_per_second() const;  // under mu_
+  double tokens_per_second() const REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  long requests_ = 0, failed_ = 0, prompt_tokens_ = 0, completion_tokens_ = 0;
-  mutable std::deque<std::pair<std::chrono::steady_clock::time_point, int>> recent_;  // (when, tokens)
-  Histogram ttft_{{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}, {}, 0, 0};
-  Histogram tpot_{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}, {}, 0, 0};
+  mutable Mutex mu_;
+  long requests_ GUARDED_BY(mu_) = 0, failed_ GUARDED_BY(mu_) = 0;
+  long prompt_tokens_ GUARDED_BY(mu_) = 0, completion_tokens_ GUARDED_BY(mu_) = 0;
+  // (when, tokens)
+  mutable std::deque<std::pair<std::chrono::steady_clock::time_point, int>> recent_ GUARDED_BY(mu_);
+  Histogram ttft_ GUARDED_BY(mu_){{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}, {}, 0, 0};
+  Histogram tpot_ GUARDED_BY(mu_){{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}, {}, 0, 0};
 };
 
 }  // namespace cascade

@@ -90,7 +90,7 @@ class NodeServer::Service {
             "the session setup gives an AttnNode the mask secret, which only CompNodes may hold");
       auto session = std::make_shared<NodeSession>(id, self, plan, cfg, s_.opts_.model, std::move(book), *s_.channels_,
                                                    s_.server_->loop(), req.mask_secret());
-      std::lock_guard<std::mutex> lock(s_.mu_);
+      MutexLock lock(s_.mu_);
       check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");
       check((int)s_.sessions_.size() < s_.opts_.max_sessions,
             "too many open sessions (" + std::to_string(s_.opts_.max_sessions) + "); try later");
@@ -105,7 +105,7 @@ class NodeServer::Service {
   grpc::Status close(const wire::SessionRef& req) {
     std::shared_ptr<NodeSession> s;
     {
-      std::lock_guard<std::mutex> lock(s_.mu_);
+      MutexLock lock(s_.mu_);
       auto it = s_.sessions_.find(req.session());
       if (it == s_.sessions_.end()) return grpc::Status::OK;  // idempotent
       s = std::move(it->second);
@@ -136,7 +136,7 @@ NodeServer::~NodeServer() { shutdown(); }
 
 void NodeServer::shutdown() {
   {
-    std::lock_guard<std::mutex> lock(reaper_mu_);
+    MutexLock lock(reaper_mu_);
     if (stopping_) return;
     stopping_ = true;
   }
@@ -145,30 +145,34 @@ void NodeServer::shutdown() {
   server_->shutdown(std::chrono::seconds(1));
   std::map<uint64_t, std::shared_ptr<NodeSession>> sessions;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     sessions.swap(sessions_);
   }
   // Their links close on the loop, so it stops last.
   for (auto& [id, s] : sessions) release(std::move(s));
-  for (auto& s : retired_) release(std::move(s));  // the reaper has stopped
-  retired_.clear();
+  std::vector<std::shared_ptr<NodeSession>> retired;
+  {
+    MutexLock lock(reaper_mu_);  // the reaper has stopped; this satisfies the analysis
+    retired.swap(retired_);
+  }
+  for (auto& s : retired) release(std::move(s));
   server_->stop();
 }
 
 int NodeServer::open_sessions() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return (int)sessions_.size();
 }
 
 std::shared_ptr<NodeSession> NodeServer::find(uint64_t id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = sessions_.find(id);
   return it == sessions_.end() ? nullptr : it->second;
 }
 
 void NodeServer::retire(std::shared_ptr<NodeSession> s) {
   {
-    std::lock_guard<std::mutex> lock(reaper_mu_);
+    MutexLock lock(reaper_mu_);
     retired_.push_back(std::move(s));
   }
   reaper_cv_.notify_all();
@@ -178,15 +182,15 @@ void NodeServer::reap() {
   const auto period = std::min<std::chrono::milliseconds>(opts_.idle_timeout / 4 + std::chrono::milliseconds(1),
                                                           std::chrono::milliseconds(1000));
   auto next_scan = NodeSession::Clock::now() + period;
-  std::unique_lock<std::mutex> lock(reaper_mu_);
+  MutexLock lock(reaper_mu_);
   while (!stopping_) {
-    reaper_cv_.wait_until(lock, next_scan, [&] { return stopping_ || !retired_.empty(); });
+    lock.wait_until(reaper_cv_, next_scan, [&]() REQUIRES(reaper_mu_) { return stopping_ || !retired_.empty(); });
     std::vector<std::shared_ptr<NodeSession>> done = std::move(retired_);
     retired_.clear();
     const auto now = NodeSession::Clock::now();
     if (now >= next_scan) {
       next_scan = now + period;
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       for (auto it = sessions_.begin(); it != sessions_.end();) {
         if (now - it->second->last_active() > opts_.idle_timeout) {
           spdlog::info("{}: session {:016x} idle for {} ms, freed", it->second->name(), it->first,

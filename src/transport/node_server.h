@@ -14,7 +14,6 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -24,6 +23,7 @@
 #include "net/peer_link.h"
 #include "net/tls.h"
 #include "transport/node_session.h"
+#include "util/mutex.h"
 
 namespace cascade {
 
@@ -63,14 +63,14 @@ class NodeServer {
   NodeServerOptions opts_;
   std::string address_;
   std::unique_ptr<PeerChannels> channels_;
-  mutable std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<NodeSession>> sessions_;
+  mutable Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<NodeSession>> sessions_ GUARDED_BY(mu_);
   std::unique_ptr<Service> service_;
   std::unique_ptr<LinkServer> server_;
-  std::mutex reaper_mu_;  // guards the two below
+  Mutex reaper_mu_;
   std::condition_variable reaper_cv_;
-  std::vector<std::shared_ptr<NodeSession>> retired_;
-  bool stopping_ = false;
+  std::vector<std::shared_ptr<NodeSession>> retired_ GUARDED_BY(reaper_mu_);
+  bool stopping_ GUARDED_BY(reaper_mu_) = false;
   std::thread reaper_;
 };
 

@@ -53,7 +53,7 @@ NodeSession::~NodeSession() { links_.close(); }
 bool NodeSession::deliver(Message m) {
   if (failed_) return false;
   touch();
-  std::lock_guard<std::mutex> lock(role_mu_);
+  MutexLock lock(role_mu_);
   handle(m);
   return true;
 }
@@ -63,7 +63,7 @@ void release(std::shared_ptr<NodeSession> session) {
 }
 
 std::string NodeSession::failure() const {
-  std::lock_guard<std::mutex> lock(failure_mu_);
+  MutexLock lock(failure_mu_);
   return failure_;
 }
 
@@ -85,7 +85,7 @@ void NodeSession::handle(Message& m) {
 
 void NodeSession::fail(const std::string& reason) {
   {
-    std::lock_guard<std::mutex> lock(failure_mu_);
+    MutexLock lock(failure_mu_);
     if (failed_.exchange(true)) return;
     failure_ = reason;
   }

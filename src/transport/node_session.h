@@ -16,12 +16,12 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "net/peer_link.h"
 #include "nodes/attn_node.h"
 #include "nodes/comp_node.h"
+#include "util/mutex.h"
 
 namespace cascade {
 
@@ -54,7 +54,7 @@ class NodeSession {
   int beta() const { return plan_.beta(); }
 
  private:
-  void handle(Message& m);
+  void handle(Message& m) REQUIRES(role_mu_);
   void touch() { last_active_ = Clock::now().time_since_epoch().count(); }
 
   const uint64_t id_;
@@ -63,14 +63,14 @@ class NodeSession {
   const ModelConfig cfg_;
   const AddressBook book_;
   const std::string name_;
-  std::unique_ptr<CompNode> comp_;
-  std::unique_ptr<AttnNode> attn_;
+  Mutex role_mu_;  // one message at a time
+  std::unique_ptr<CompNode> comp_ PT_GUARDED_BY(role_mu_);
+  std::unique_ptr<AttnNode> attn_ PT_GUARDED_BY(role_mu_);
 
   std::atomic<bool> failed_{false};
-  mutable std::mutex failure_mu_;
-  std::string failure_;
+  mutable Mutex failure_mu_;
+  std::string failure_ GUARDED_BY(failure_mu_);
   std::atomic<Clock::rep> last_active_;
-  std::mutex role_mu_;  // one message at a time
   PeerLinks links_;     // last: its failure handler uses the state above
 };
 

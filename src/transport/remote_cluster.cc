@@ -135,13 +135,18 @@ void RemoteCluster::open_sessions(const Model& model) {
     to_wire(id, p->mutable_id());
     p->set_address(addr);
   }
+  std::string mask_secret;
+  {
+    MutexLock lock(mu_);
+    mask_secret = client_.session_secret();
+  }
   std::map<NodeId, wire::SessionSetup> setups;
   std::map<NodeId, wire::Ack> acks;
   for (const auto& [id, addr] : book_) {
     if (id.role == Role::kClient) continue;
     setups[id] = base;
     to_wire(id, setups[id].mutable_self());
-    if (id.role == Role::kComp) setups[id].set_mask_secret(client_.session_secret());
+    if (id.role == Role::kComp) setups[id].set_mask_secret(mask_secret);
     acks[id];
   }
   auto status = on_every_node(*channels_, book_, opts_.link.rpc_deadline, acks,
@@ -173,24 +178,24 @@ void RemoteCluster::close_sessions() {
 
 void RemoteCluster::set_error(const std::string& e) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!error_) error_ = e;
   }
   cv_.notify_all();
 }
 
 std::optional<std::string> RemoteCluster::error() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return error_;
 }
 
 RoleStats RemoteCluster::client_stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return client_.stats();
 }
 
 int RemoteCluster::position() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return client_.position();
 }
 
@@ -201,7 +206,7 @@ void RemoteCluster::handle(Message& m) {
   }
   MessageList out;  // sent after unlocking: a failing link reports under mu_
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (error_) return;
     last_activity_ = std::chrono::steady_clock::now();
     try {
@@ -233,7 +238,7 @@ void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vecto
   using Clock = std::chrono::steady_clock;
   MessageList out;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (error_) throw Error(*error_);
     client_.begin_step(tokens, n, all_rows, out);
     last_activity_ = Clock::now();
@@ -241,7 +246,7 @@ void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vecto
   for (Message& o : out.msgs) links_->send(std::move(o));
 
   const auto deadline = Clock::now() + opts_.step_deadline;
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!error_ && !client_.step_done()) {
     const auto now = Clock::now();
     if (now >= deadline) {
@@ -251,7 +256,7 @@ void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vecto
     }
     const auto wake = std::min(deadline, last_activity_ + opts_.stall_probe);
     if (wake > now) {
-      cv_.wait_until(lock, wake);
+      lock.wait_until(cv_, wake);
       continue;
     }
     // Nothing arrived for a while: is a node gone?

@@ -18,7 +18,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -30,6 +29,7 @@
 #include "net/manifest.h"
 #include "net/peer_link.h"
 #include "net/tls.h"
+#include "util/mutex.h"
 
 namespace cascade {
 
@@ -77,11 +77,11 @@ class RemoteCluster : public Backend {
   const Plan plan_;
   RemoteClusterOptions opts_;
   uint64_t session_;
-  mutable std::mutex mu_;  // guards client_, error_, last_activity_
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  Client client_;
-  std::optional<std::string> error_;
-  std::chrono::steady_clock::time_point last_activity_;
+  Client client_ GUARDED_BY(mu_);
+  std::optional<std::string> error_ GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_activity_ GUARDED_BY(mu_);
   AddressBook book_;  // nodes and the client
   std::string address_;
   std::unique_ptr<PeerChannels> channels_;
