@@ -37,10 +37,11 @@ class Admission {
   void release();
 
   const int parallel_, max_waiting_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  int running_ = 0;
-  uint64_t next_ticket_ = 0, serving_ = 0;  // tickets in arrival order; serving_ is the next to run
+  int running_ GUARDED_BY(mu_) = 0;
+  // Tickets in arrival order; serving_ is the next to run.
+  uint64_t next_ticket_ GUARDED_BY(mu_) = 0, serving_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cascade
