@@ -265,7 +265,9 @@ TEST(KernelIsa, AttentionMatchesScalar) {
   std::mt19937 rng(10);
   const int H = 6, Hkv = 2;
   for (int hd : {8, 20, 64})
-    for (auto [nq, nk] : {std::pair{1, 1}, {3, 9}, {5, 40}, {20, 20}, {37, 70}}) {
+    for (const auto& shape : {std::pair{1, 1}, {3, 9}, {5, 40}, {20, 20}, {37, 70}}) {
+      // Not a structured binding: clang 14 (scripts/sanitize tsa) cannot capture one in a lambda.
+      const int nq = shape.first, nk = shape.second;
       auto q = randn((size_t)nq * H * hd, rng), k = randn((size_t)nk * Hkv * hd, rng), v = randn((size_t)nk * Hkv * hd, rng);
       std::vector<int32_t> qp(nq), kp(nk);
       for (int i = 0; i < nq; ++i) qp[i] = 2 * i + 1;
