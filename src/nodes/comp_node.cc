@@ -61,21 +61,22 @@ void CompNode::handle(Message m, Outbox& out) {
   const char kind = m.type == MsgType::kHidden ? 'h' : m.type == MsgType::kMerged ? 'm' : 'o';
   for (int32_t p : m.pos) {
     check(plan_.allows(self_, kind, p),
-          who + " received a row for position " + std::to_string(p) + " that its plan does not allow");
+          [&] { return who + " received a row for position " + std::to_string(p) + " that its plan does not allow"; });
     stats_.positions_seen.insert(p);
   }
-  check(m.kv_pos.empty() && m.k.empty() && m.v.empty(), who + " received k/v rows, which only AttnNodes take");
+  check(m.kv_pos.empty() && m.k.empty() && m.v.empty(),
+        [&] { return who + " received k/v rows, which only AttnNodes take"; });
 
   if (m.type == MsgType::kHidden) {
-    check(m.from.role == Role::kClient, who + ": hidden rows must come from the client");
-    check(m.layer == plan_.front_layers(), who + ": hidden rows for the wrong block");
-    check(partials_got_ == partials_expected_, who + ": new step before the previous one finished");
-    check(m.rows.size() == m.pos.size() * (size_t)c.dim, who + ": hidden rows have the wrong size");
+    check(m.from.role == Role::kClient, [&] { return who + ": hidden rows must come from the client"; });
+    check(m.layer == plan_.front_layers(), [&] { return who + ": hidden rows for the wrong block"; });
+    check(partials_got_ == partials_expected_, [&] { return who + ": new step before the previous one finished"; });
+    check(m.rows.size() == m.pos.size() * (size_t)c.dim, [&] { return who + ": hidden rows have the wrong size"; });
     // The step's rows of mine must be exactly the positions sent.
     std::vector<int32_t> expect;
     for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
       if (plan_.comp_of(p) == self_.index) expect.push_back(p);
-    check(expect == m.pos, who + ": hidden rows do not match the step's positions for this node");
+    check(expect == m.pos, [&] { return who + ": hidden rows do not match the step's positions for this node"; });
     step_ = m.step;
     flags_ = m.flags;
     pos_end_ = m.pos_end;
@@ -92,29 +93,29 @@ void CompNode::handle(Message m, Outbox& out) {
     return;
   }
 
-  check(m.type == (mask_ ? MsgType::kMerged : MsgType::kPartial),
-        who + " cannot handle a " + msg_type_name(m.type) + " message in the " + protocol_name(plan_.protocol()) +
-            " protocol");
-  check(m.step == step_ && m.layer == layer_, who + ": partial for a step/block not in flight");
+  check(m.type == (mask_ ? MsgType::kMerged : MsgType::kPartial), [&] {
+    return who + " cannot handle a " + msg_type_name(m.type) + " message in the " + protocol_name(plan_.protocol()) +
+           " protocol";
+  });
+  check(m.step == step_ && m.layer == layer_, [&] { return who + ": partial for a step/block not in flight"; });
   if (mask_) {
     take_merged(m);
     if (++partials_got_ == partials_expected_) finish_block(out);
     return;
   }
-  check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() &&
-            m.lse.size() == m.pos.size() * (size_t)c.n_heads,
-        who + ": partial has the wrong size");
+  check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.lse.size() == m.pos.size() * (size_t)c.n_heads,
+        [&] { return who + ": partial has the wrong size"; });
   int slot;
   if (m.from.role == Role::kClient) {
-    check(plan_.head() > 0, who + ": unexpected partial from the client");
+    check(plan_.head() > 0, [&] { return who + ": unexpected partial from the client"; });
     slot = plan_.beta();
   } else {
     check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn(),
-          who + ": partial from an unknown node");
+          [&] { return who + ": partial from an unknown node"; });
     slot = plan_.attn_kv_shard(m.from.index);
     for (int32_t p : m.pos)
       check(plan_.shard_of(p) == plan_.attn_q_shard(m.from.index),
-            who + ": partial for position " + std::to_string(p) + " from an AttnNode not of its shard");
+            [&] { return who + ": partial for position " + std::to_string(p) + " from an AttnNode not of its shard"; });
   }
   const int qd = c.q_dim(), H = c.n_heads;
   for (size_t i = 0; i < m.pos.size(); ++i) {
@@ -213,12 +214,14 @@ void CompNode::take_merged(const Message& m) {
   const auto& c = model_.cfg;
   const int H = c.n_heads, w = mask_->width(), qd = c.q_dim();
   const std::string who = self_.name(plan_.beta());
-  check(m.rows.size() == m.pos.size() * (size_t)H * w && m.lse.empty(), who + ": merged output has the wrong size");
+  check(m.rows.size() == m.pos.size() * (size_t)H * w && m.lse.empty(),
+        [&] { return who + ": merged output has the wrong size"; });
   for (size_t i = 0; i < m.pos.size(); ++i) {
     const int a = plan_.shard_of(m.pos[i]);
-    check(m.from == plan_.merger(a, layer_),
-          who + ": merged output for position " + std::to_string(m.pos[i]) + " from " + m.from.name(plan_.beta()) +
-              ", which does not merge its shard in block " + std::to_string(layer_));
+    check(m.from == plan_.merger(a, layer_), [&] {
+      return who + ": merged output for position " + std::to_string(m.pos[i]) + " from " + m.from.name(plan_.beta()) +
+             ", which does not merge its shard in block " + std::to_string(layer_);
+    });
     const int r = row_of_.at(m.pos[i]);
     mask_->unmask_out(layer_, a, m.rows.data() + i * H * w, 1, merged_.data() + (size_t)r * qd);
   }
