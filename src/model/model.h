@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "model/model_fields.h"
+
 namespace cascade {
 
 class MappedFile;
@@ -30,25 +32,12 @@ enum class RopeStyle : int32_t {
   kNeoX = 2,      // rotate pairs (i, i + head_dim/2): Qwen2, GPT-NeoX
 };
 
+// The hyper-parameters; its fields are declared by CASCADE_MODEL_FIELDS
+// (model_fields.h), which says what each one is.
 struct ModelConfig {
-  Arch arch = Arch::kLlama;
-  int dim = 0;           // d, residual width
-  int hidden_dim = 0;    // FFN inner width
-  int n_layers = 0;
-  int n_heads = 0;       // query heads H
-  int n_kv_heads = 0;    // key/value heads (== n_heads without GQA)
-  int head_dim = 0;      // usually dim / n_heads
-  int vocab_size = 0;
-  int context_length = 0;  // maximum positions
-  float norm_eps = 1e-5f;
-
-  RopeStyle rope_style = RopeStyle::kAdjacent;
-  float rope_theta = 10000.0f;
-  // Llama-3 frequency scaling ("rope_type: llama3"); factor 0 = off.
-  float rope_scale_factor = 0.0f;
-  float rope_low_freq_factor = 1.0f;
-  float rope_high_freq_factor = 4.0f;
-  int rope_original_context = 8192;
+#define CASCADE_MODEL_FIELD(type, name, def, doc) type name = def;
+  CASCADE_MODEL_FIELDS(CASCADE_MODEL_FIELD)
+#undef CASCADE_MODEL_FIELD
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

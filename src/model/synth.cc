@@ -97,20 +97,10 @@ void made_up_pieces(const std::string& space, Emit emit) {
 }
 
 void validate_spec(const SynthSpec& s, int vocab_size) {
-  ModelConfig c;
-  c.arch = s.arch;
-  c.dim = s.dim;
-  c.hidden_dim = s.hidden_dim;
-  c.n_layers = s.n_layers;
-  c.n_heads = s.n_heads;
-  c.n_kv_heads = s.arch == Arch::kGPT2 ? s.n_heads : s.n_kv_heads;
-  c.head_dim = s.n_heads > 0 ? s.dim / s.n_heads : 0;
-  c.vocab_size = vocab_size;
-  c.context_length = s.context_length;
-  c.norm_eps = s.norm_eps;
-  c.rope_style = s.arch == Arch::kGPT2 ? RopeStyle::kNone : RopeStyle::kAdjacent;
-  c.rope_theta = s.rope_theta;
-  validate_config(c);
+  check(s.head_dim == 0, "synth: head_dim follows from dim / n_heads; leave it 0");
+  check(s.vocab_size == 0, "synth: vocab_size follows from the tokenizer; set vocab_size_if_no_tokenizer");
+  check(s.rope_style == ModelConfig{}.rope_style, "synth: rope_style follows from arch; leave it at its default");
+  validate_config(synth_config(s, vocab_size));
   check(s.dim % s.n_heads == 0, "synth: dim must be a multiple of n_heads");
   check(!s.q4_k_m || s.weight_type == GgmlType::kQ4_K, "synth: the Q4_K_M mix needs weight type Q4_K");
   const int block = std::min(ggml_block_size(s.weight_type), 32);  // K-quants fall back to 32-blocks
@@ -153,6 +143,15 @@ int copy_tokenizer(const std::string& from, GgufWriter& w) {
 }
 
 }  // namespace
+
+ModelConfig synth_config(const SynthSpec& s, int vocab_size) {
+  ModelConfig c = s;
+  if (s.arch == Arch::kGPT2) c.n_kv_heads = s.n_heads;
+  c.head_dim = s.n_heads > 0 ? s.dim / s.n_heads : 0;
+  c.vocab_size = vocab_size;
+  c.rope_style = s.arch == Arch::kGPT2 ? RopeStyle::kNone : RopeStyle::kAdjacent;
+  return c;
+}
 
 std::vector<std::string> synth_preset_names() {
   return {"tiny-llama", "tiny-gpt2", "llama-100m", "llama-3.2-1b", "gpt2-small"};
