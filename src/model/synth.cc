@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tokenizer/utf8.h"
 #include "util/error.h"
 
 namespace cascade {
@@ -42,35 +43,6 @@ Init init_for(const SynthSpec& s, const std::string& name) {
   if (name.find("attn_output") != std::string::npos || name.find("ffn_down") != std::string::npos)
     return {0.0f, 0.02f / std::sqrt(2.0f * static_cast<float>(std::max(1, s.n_layers)))};
   return {0.0f, 0.02f};
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
-
-// GPT-2's bytes_to_unicode(): printable bytes map to themselves, the rest to
-// U+0100 upwards, so every byte is a visible character.
-std::string gpt2_byte_char(int b) {
-  bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  uint32_t cp = static_cast<uint32_t>(b);
-  if (!printable) {
-    int n = 0;
-    for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
-    cp = 256 + n;
-  }
-  std::string s;
-  append_utf8(s, cp);
-  return s;
 }
 
 // Made-up multi-character pieces over a..z, shortest first, each built from a
