@@ -83,7 +83,15 @@ struct LayerWeights {
   QuantMatrix wq_q, wk_q, wv_q, wo_q, w_gate_q, w_up_q, w_down_q;
 };
 
+// Move-only: the weight pointers point into storage the Model owns (`owned`,
+// the huge pages, the panels), so a copy would point into its original's.
 struct Model {
+  Model() = default;
+  Model(Model&&) = default;
+  Model& operator=(Model&&) = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
   ModelConfig cfg;
   const float* token_embd = nullptr;  // [vocab][dim]
   const float* pos_embd = nullptr;    // [context][dim] (GPT-2 only)
