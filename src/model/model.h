@@ -121,8 +121,8 @@ struct Model {
   // Copies every weight that still points into the mapped file into one
   // anonymous buffer backed by transparent huge pages, and releases the
   // mapping. Decode streams all weights per token, and 2 MiB pages spare it
-  // the TLB misses of the page cache's 4 KiB pages (measured: GEMV read
-  // bandwidth +8..30% on this machine). Costs a copy of the weights in RAM.
+  // the TLB misses of the page cache's 4 KiB pages (docs/results/
+  // code_figures.md). Costs a copy of the weights in RAM.
   // Quantized matrices are not copied; the mapping is kept for them.
   void copy_weights_to_huge_pages();
 
@@ -132,9 +132,9 @@ struct Model {
   // Packs every block matrix whose output count is a multiple of kPanel
   // into panels for the prefill GEMM (the *_panels pointers), in one more
   // buffer of huge pages. A CompNode's GEMMs have few rows; OpenBLAS would
-  // repack W for each of them (kernel_bench BM_GemmPanels, one core: 99 vs
-  // 82 GFLOP/s at 64 rows, 108 vs 102 at 512). Costs a second copy of the
-  // block weights in RAM; loaders skip it with --mmap. Idempotent.
+  // repack W for each of them, the panels are packed once (kernel_bench
+  // BM_GemmPanels). Costs a second copy of the block weights in RAM; loaders
+  // skip it with --mmap. Idempotent.
   void pack_weights();
 };
 
