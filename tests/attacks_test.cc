@@ -263,7 +263,7 @@ TEST(Audit, FullViewLeaksAllAndStridedViewLeaksItsRows) {
 }
 
 TEST(AuditReport, PlanPartiesTableAndChart) {
-  const Plan plan = Plan::make({.alpha = 2, .beta = 2, .c = 2, .delta = 1, .public_prefix = 2}, model().cfg);
+  const Plan plan = Plan::make({.alpha = 2, .beta = 3, .c = 2, .delta = 1, .public_prefix = 2}, model().cfg);
   AuditConfig cfg;
   add_plan_parties(plan, 3, cfg);
   const size_t nodes = plan.nodes().size();
