@@ -19,16 +19,16 @@
 #include <thread>
 
 #include "kernels/kernels.h"
-#include "util/atomic_file.h"
 #include "model/loader.h"
 #include "model/synth.h"
 #include "net/certs.h"
 #include "net/manifest.h"
-#include "net/wire.h"
+#include "rpc/local_process_cluster.h"
+#include "rpc/node_server.h"
+#include "rpc/wire.h"
 #include "tests/backend_compare.h"
 #include "tests/test_util.h"
-#include "transport/local_process_cluster.h"
-#include "transport/node_server.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace cascade {
@@ -47,7 +47,6 @@ const Model& stories() {
 }
 
 using testing::random_prompt;
-float max_diff(const std::vector<float>& a, const std::vector<float>& b) { return testing::max_abs_diff(a, b); }
 
 // Prefill (all rows) then `gen` greedy steps on both backends.
 void compare(Backend& remote, int n_prompt, int gen, uint32_t seed) {
@@ -472,7 +471,7 @@ TEST_F(Net, CertificateMustNameTheSender) {
   std::vector<float> lp;
   plain.step(prompt.data(), (int)prompt.size(), false, lp);
   plain.step(&tok, 1, false, lp);
-  EXPECT_LE(max_diff(lp, logits), 1e-4f);
+  EXPECT_LE(testing::max_abs_diff(lp, logits), 1e-4f);
 }
 
 TEST_F(Net, MalformedPayloadIsRefused) {

@@ -1,4 +1,4 @@
-// NodeSession — one client's session on a node: one role object and the
+// NodeSession — one client's session on a node: one role (NodeRole) and the
 // links to the session's peers.
 //
 // A message is handled on the loop thread that read it (LinkServer), one at
@@ -18,9 +18,9 @@
 #include <memory>
 #include <string>
 
-#include "net/peer_link.h"
 #include "nodes/attn_node.h"
 #include "nodes/comp_node.h"
+#include "rpc/peer_link.h"
 #include "util/mutex.h"
 
 namespace cascade {
@@ -64,8 +64,7 @@ class NodeSession {
   const AddressBook book_;
   const std::string name_;
   Mutex role_mu_;  // one message at a time
-  std::unique_ptr<CompNode> comp_ PT_GUARDED_BY(role_mu_);
-  std::unique_ptr<AttnNode> attn_ PT_GUARDED_BY(role_mu_);
+  std::unique_ptr<NodeRole> role_ PT_GUARDED_BY(role_mu_);
 
   std::atomic<bool> failed_{false};
   mutable Mutex failure_mu_;

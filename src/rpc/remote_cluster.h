@@ -23,12 +23,12 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "client/backend.h"
-#include "client/client.h"
-#include "net/link_server.h"
+#include "engine/backend.h"
 #include "net/manifest.h"
-#include "net/peer_link.h"
 #include "net/tls.h"
+#include "nodes/client.h"
+#include "rpc/link_server.h"
+#include "rpc/peer_link.h"
 #include "util/mutex.h"
 
 namespace cascade {
@@ -61,7 +61,6 @@ class RemoteCluster : public Backend {
   const std::string& address() const { return address_; }  // where nodes reach the client
   const Plan& plan() const { return plan_; }
   const AddressBook& book() const { return book_; }
-  RoleStats client_stats() const;
   // The error that ended the session, if any.
   std::optional<std::string> error() const;
 
