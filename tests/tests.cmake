@@ -33,6 +33,12 @@ if(TARGET net_test)
   add_dependencies(net_test cascade_node_test_bin)
   target_compile_definitions(net_test PRIVATE CASCADE_NODE_BIN="$<TARGET_FILE:cascade_node_test_bin>")
 endif()
+# Bounded nodes: session, state, row and position limits; client-only, expired and revoked certificates.
+cascade_test(limits_test cascade_rpc cascade_test_support)
+if(TARGET limits_test)
+  add_dependencies(limits_test cascade_node_test_bin)
+  target_compile_definitions(limits_test PRIVATE CASCADE_NODE_BIN="$<TARGET_FILE:cascade_node_test_bin>")
+endif()
 cascade_test(plan_test cascade_plan)
 cascade_test(llama2c_test cascade_model)
 # Several hosts made of network namespaces, a delay proxy on every link: output equals the

@@ -40,6 +40,9 @@ class CompNode {
 
   const RoleStats& stats() const { return stats_; }
   NodeId id() const { return self_; }
+  // Bytes of session state it holds now (the step's row buffers, partials,
+  // cache rows being gathered): what node limits check.
+  int64_t held_bytes() const;
 
  private:
   void start_block(Outbox& out);

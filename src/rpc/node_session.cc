@@ -80,6 +80,7 @@ void NodeSession::handle(Message& m) {
          e.what());
     return;
   }
+  held_ = comp_ ? comp_->held_bytes() : attn_->held_bytes();
   touch();
 }
 
