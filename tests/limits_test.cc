@@ -286,6 +286,28 @@ TEST(Limits, StateBoundCoversWhatSessionsHold) {
   }
 }
 
+// The default limits admit a Llama-3-8B-shaped session at the default
+// horizon on the default plan (and print what a 32768-position horizon
+// would take: over the default, so such a node needs --max-session-mib
+// raised or --max-rows lowered).
+TEST(Limits, DefaultsAdmitAnEightBillionModel) {
+  ModelConfig c;
+  c.dim = 4096, c.hidden_dim = 14336, c.n_layers = 32, c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 128;
+  c.context_length = 131072;
+  const NodeLimits lim;
+  for (int horizon : {4096, 32768}) {
+    const Plan p = Plan::make({.horizon = horizon}, c);  // α = β = 4, c = 6, δ = 3
+    const int64_t attn = session_state_bound(p, c, {Role::kAttn, 0}, lim.max_rows);
+    const int64_t comp = session_state_bound(p, c, {Role::kComp, 0}, lim.max_rows);
+    std::printf("[ limits   ] 8B shape, horizon %d: AttnNode bound %s, CompNode bound %s (limit %s)\n", horizon,
+                format_bytes(attn).c_str(), format_bytes(comp).c_str(), format_bytes(lim.max_session_bytes).c_str());
+    if (horizon == 4096) {
+      EXPECT_LE(attn, lim.max_session_bytes);
+      EXPECT_LE(comp, lim.max_session_bytes);
+    }
+  }
+}
+
 TEST(Limits, IdleSessionsAreClosed) {
   Pki pki;
   const TlsIdentity client = pki.identity("client");

@@ -168,7 +168,8 @@ CertAndKey make_leaf(const CertAndKey& ca, const std::string& common_name,
   return {cert_pem(c.get()), key_pem(key.get())};
 }
 
-std::string make_crl(const CertAndKey& ca, const std::vector<std::string>& revoked, int valid_days) {
+std::string make_crl(const CertAndKey& ca, const std::vector<std::string>& revoked, int valid_days,
+                     const std::string& previous) {
   PkeyPtr ca_key = parse_key(ca.key_pem);
   X509Ptr ca_cert = parse_cert(ca.cert_pem);
   CrlPtr crl(X509_CRL_new());
@@ -178,6 +179,14 @@ std::string make_crl(const CertAndKey& ca, const std::vector<std::string>& revok
   TimePtr next(ASN1_TIME_adj(nullptr, time(nullptr), valid_days, 0));
   ossl_check(X509_CRL_set1_lastUpdate(crl.get(), now.get()) == 1 && X509_CRL_set1_nextUpdate(crl.get(), next.get()) == 1,
              "CRL dates");
+  if (!previous.empty()) {
+    CrlPtr old = parse_crl(previous);
+    ossl_check(old != nullptr, "the previous revocation list is not PEM");
+    STACK_OF(X509_REVOKED)* entries = X509_CRL_get_REVOKED(old.get());
+    for (int i = 0; i < sk_X509_REVOKED_num(entries); ++i)
+      ossl_check(X509_CRL_add0_revoked(crl.get(), X509_REVOKED_dup(sk_X509_REVOKED_value(entries, i))) == 1,
+                 "copying a revoked entry");
+  }
   for (const std::string& pem : revoked) {
     BioPtr bio(BIO_new_mem_buf(pem.data(), (int)pem.size()));
     X509Ptr c(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
@@ -209,6 +218,12 @@ void check_crl(const std::string& crl_pem, const std::string& ca_pem, const std:
   const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
   check(next == nullptr || X509_cmp_current_time(next) > 0,
         "revocation list " + path + " is past its next update (every peer would be refused); issue a new one");
+}
+
+int crl_entries(const std::string& crl_pem) {
+  CrlPtr crl = parse_crl(crl_pem);
+  check(crl != nullptr, "the revocation list is not PEM");
+  return sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get()));
 }
 
 std::string crl_issuer_hash(const std::string& crl_pem) {
