@@ -482,6 +482,29 @@ TEST(Certificates, RevokedCertificatesAreRefused) {
   auto ok = nodes.connect(p, pki.identity("client"));
   testing::expect_matches_plain(stories(), *ok, random_prompt(20, stories().cfg.vocab_size, 8), 4);
   ok.reset();
+  // A node's list covers its peers too: comp0 will not exchange rows with an
+  // AttnNode whose certificate it revokes (the client, without the list, opens the session).
+  const CertAndKey gone = make_leaf(pki.ca, "attn0", {}, 2);
+  NodeServerOptions co;
+  co.role = Role::kComp;
+  co.model = &stories();
+  co.tls = pki.identity("comp0");
+  co.tls.crl_pem = make_crl(pki.ca, {gone.cert_pem});
+  NodeServer strict_comp(co);
+  NodeServerOptions ao;
+  ao.role = Role::kAttn;
+  ao.tls = {pki.ca.cert_pem, gone.cert_pem, gone.key_pem};
+  NodeServer gone_attn(ao);
+  {
+    RemoteCluster session(stories(), p, {{{Role::kComp, 0}, strict_comp.address()}, {{Role::kAttn, 0}, gone_attn.address()}},
+                          quick(pki.identity("client")));
+    std::vector<float> logits;
+    const auto prompt = random_prompt(10, stories().cfg.vocab_size, 10);
+    const std::string e = error_of([&] { session.step(prompt.data(), (int)prompt.size(), false, logits); });
+    std::printf("[ limits   ] %s\n", e.c_str());
+    expect_has(e, "attn(0,0) at " + gone_attn.address() + " is unreachable");
+    expect_has(e, "reported by comp0 at " + strict_comp.address());
+  }
   // A client whose list revokes a node's certificate will not talk to that node.
   Nodes fresh(pki, 1);
   const std::string dir = testing::temp_dir();
