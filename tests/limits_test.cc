@@ -263,6 +263,47 @@ TEST(Limits, RowsAndPositionsPerMessageAreCapped) {
   testing::expect_matches_plain(m, *bystander, random_prompt(30, m.cfg.vocab_size, 4), 16);
 }
 
+// What a session actually holds is counted after every message: a client
+// that begins step after step on an AttnNode (each one's bookkeeping kept
+// until its rows come, which they never do) outgrows the upfront bound and
+// the session is ended, by name, and freed.
+TEST(Limits, ActualGrowthPastTheLimitEndsTheSession) {
+  Pki pki;
+  const TlsIdentity client = pki.identity("client");
+  NodeLimits lim;
+  lim.max_session_bytes = 512 << 10;
+  Nodes nodes(pki, 1, lim);
+  const Plan p = plan(1, 1, 64);
+  ASSERT_LT(session_state_bound(p, stories().cfg, {Role::kAttn, 0}, lim.max_rows), lim.max_session_bytes);
+  const std::string attn = nodes.attn[0]->address();
+  ASSERT_TRUE(open_raw(attn, client, p, {Role::kAttn, 0}, 42).ok());
+  PeerChannels ch(channel_credentials(client), {.rpc_deadline = std::chrono::seconds(5)});
+  auto ctx = ch.context();
+  auto stream = ch.stub(attn).Link(ctx.get());
+  int sent = 0;
+  for (; sent < 100000; ++sent) {
+    Message m;
+    m.type = MsgType::kStepBegin;
+    m.from = {Role::kClient, 0};
+    m.to = {Role::kAttn, 0};
+    m.session = 42;
+    m.step = sent;
+    m.pos_begin = 1;
+    m.pos_end = 2;
+    wire::Envelope env;
+    to_wire(m, &env);
+    if (!stream->Write(env)) break;  // the node ended the stream
+  }
+  stream->WritesDone();
+  const grpc::Status st = stream->Finish();
+  std::printf("[ limits   ] after %d step begins: %s\n", sent, st.error_message().c_str());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  expect_has(st.error_message(), "attn(0,0) at " + attn + " ended the session: it holds ");
+  expect_has(st.error_message(), "over this node's limit of 512.0 KiB per session (--max-session-mib)");
+  EXPECT_LT(sent, 100000);
+  EXPECT_EQ(nodes.attn[0]->open_sessions(), 0);
+}
+
 // The bound OpenSession checks is an upper bound of what honest sessions
 // actually hold, in both protocols (so the runtime check never ends one).
 TEST(Limits, StateBoundCoversWhatSessionsHold) {

@@ -31,8 +31,10 @@ std::string format_bytes(int64_t bytes) {
   char buf[32];
   if (bytes >= (int64_t(1) << 30))
     std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / double(1 << 30));
-  else
+  else if (bytes >= (int64_t(1) << 20))
     std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / double(1 << 20));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
   return buf;
 }
 

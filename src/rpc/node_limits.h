@@ -61,7 +61,7 @@ void check_session_limits(const NodeLimits& limits, const Plan& plan, int64_t bo
 // or beyond the horizon of the session's `plan`.
 void check_message_limits(const NodeLimits& limits, const Message& m, const Plan& plan, const std::string& node);
 
-// "1.5 GiB", "12.0 MiB": how refusals show sizes.
+// "1.5 GiB", "12.0 MiB", "256.0 KiB": how refusals show sizes.
 std::string format_bytes(int64_t bytes);
 
 }  // namespace cascade
