@@ -1,9 +1,6 @@
 #include "rpc/node_server.h"
 
 #include <spdlog/spdlog.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include <set>
 
@@ -278,11 +275,6 @@ void NodeServer::reap() {
     }
     lock.unlock();
     for (auto& s : done) release(std::move(s));
-#ifdef __GLIBC__
-    // Hand the freed state back to the system, so the node's RSS follows
-    // its sessions (glibc keeps freed heap otherwise).
-    if (!done.empty()) malloc_trim(0);
-#endif
     lock.lock();
   }
 }
