@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "rpc/receive.h"
 #include "rpc/wire.h"
 #include "util/error.h"
 
@@ -38,26 +39,17 @@ class NodeServer::Service {
               self_name() + ": no session " + std::to_string(in.msg.session) + " (never opened, closed, or idle too long)"};
     if (session->failed())
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
-    if (!in.malformed.empty()) {
-      // A malformed message ends the session: the role's state can no longer be trusted.
-      const std::string why = session->name() + " refused a message: " + in.malformed;
-      session->fail(why);
-      return {grpc::StatusCode::INVALID_ARGUMENT, why};
-    }
-    Message& m = in.msg;
-    if (!(m.to == session->self()))
-      return {grpc::StatusCode::INVALID_ARGUMENT, session->name() + ": message addressed to " +
-                                                      m.to.name(session->beta()) + ", not to this node"};
-    if (!session->book().count(m.from))
-      return {grpc::StatusCode::PERMISSION_DENIED, session->name() + ": sender is not a party of the session"};
-    if (auto st = check_peer_is(peer_cn, m.from, session->beta(), session->name()); !st.ok()) return st;
+    const Admission a =
+        admit_link_message(in, peer_cn, session->self(), session->book(), session->beta(), session->name());
+    if (a.ends_session) session->fail(a.status.error_message());
+    if (!a.status.ok()) return a.status;
     const NodeLimits& lim = s_.opts_.limits;
     try {
-      check_message_limits(lim, m, session->plan(), session->name());
+      check_message_limits(lim, in.msg, session->plan(), session->name());
     } catch (const LimitError& e) {
       return refuse(*session, e.what());
     }
-    if (!session->deliver(std::move(m)))
+    if (!session->deliver(std::move(in.msg)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     const int64_t held = session->held_bytes();
     if (held > lim.max_session_bytes)
