@@ -267,27 +267,19 @@ TEST(Limits, RowsAndPositionsPerMessageAreCapped) {
 // that begins step after step on an AttnNode (each one's bookkeeping kept
 // until its rows come, which they never do) outgrows the upfront bound and
 // the session is ended, by name, and freed.
-TEST(Limits, ActualGrowthPastTheLimitEndsTheSession) {
-  Pki pki;
-  const TlsIdentity client = pki.identity("client");
-  NodeLimits lim;
-  lim.max_session_bytes = 512 << 10;
-  Nodes nodes(pki, 1, lim);
-  const Plan p = plan(1, 1, 64);
-  ASSERT_LT(session_state_bound(p, stories().cfg, {Role::kAttn, 0}, lim.max_rows), lim.max_session_bytes);
-  const std::string attn = nodes.attn[0]->address();
-  ASSERT_TRUE(open_raw(attn, client, p, {Role::kAttn, 0}, 42).ok());
+// Begins step after step of session 42 on `attn` until the node ends the
+// stream (or 100000 were sent); returns its status.
+grpc::Status begin_steps_until_refused(const std::string& attn, const TlsIdentity& client, int* sent) {
   PeerChannels ch(channel_credentials(client), {.rpc_deadline = std::chrono::seconds(5)});
   auto ctx = ch.context();
   auto stream = ch.stub(attn).Link(ctx.get());
-  int sent = 0;
-  for (; sent < 100000; ++sent) {
+  for (*sent = 0; *sent < 100000; ++*sent) {
     Message m;
     m.type = MsgType::kStepBegin;
     m.from = {Role::kClient, 0};
     m.to = {Role::kAttn, 0};
     m.session = 42;
-    m.step = sent;
+    m.step = *sent;
     m.pos_begin = 1;
     m.pos_end = 2;
     wire::Envelope env;
@@ -295,13 +287,33 @@ TEST(Limits, ActualGrowthPastTheLimitEndsTheSession) {
     if (!stream->Write(env)) break;  // the node ended the stream
   }
   stream->WritesDone();
-  const grpc::Status st = stream->Finish();
-  std::printf("[ limits   ] after %d step begins: %s\n", sent, st.error_message().c_str());
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
-  expect_has(st.error_message(), "attn(0,0) at " + attn + " ended the session: it holds ");
-  expect_has(st.error_message(), "over this node's limit of 512.0 KiB per session (--max-session-mib)");
-  EXPECT_LT(sent, 100000);
-  EXPECT_EQ(nodes.attn[0]->open_sessions(), 0);
+  return stream->Finish();
+}
+
+TEST(Limits, ActualGrowthPastTheLimitEndsTheSession) {
+  Pki pki;
+  const TlsIdentity client = pki.identity("client");
+  const Plan p = plan(1, 1, 64);
+  // Past the per-session limit; then, with a per-session limit out of
+  // reach, past the node's total.
+  for (bool total : {false, true}) {
+    NodeLimits lim;
+    lim.max_session_bytes = total ? 64 << 20 : 512 << 10;
+    lim.max_state_bytes = total ? 512 << 10 : 64 << 20;
+    Nodes nodes(pki, 1, lim);
+    ASSERT_LT(session_state_bound(p, stories().cfg, {Role::kAttn, 0}, lim.max_rows), 512 << 10);
+    const std::string attn = nodes.attn[0]->address();
+    ASSERT_TRUE(open_raw(attn, client, p, {Role::kAttn, 0}, 42).ok());
+    int sent = 0;
+    const grpc::Status st = begin_steps_until_refused(attn, client, &sent);
+    std::printf("[ limits   ] after %d step begins: %s\n", sent, st.error_message().c_str());
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+    expect_has(st.error_message(), "attn(0,0) at " + attn + " ended the session: ");
+    expect_has(st.error_message(), total ? "over this node's total of 512.0 KiB (--max-state-mib)"
+                                         : "over this node's limit of 512.0 KiB per session (--max-session-mib)");
+    EXPECT_LT(sent, 100000);
+    EXPECT_EQ(nodes.attn[0]->open_sessions(), 0);
+  }
 }
 
 // The bound OpenSession checks is an upper bound of what honest sessions

@@ -51,23 +51,28 @@ class NodeServer::Service {
     }
     if (!session->deliver(std::move(in.msg)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
-    const int64_t held = session->held_bytes();
-    if (held > lim.max_session_bytes)
-      return refuse(*session, session->name() + " ended the session: it holds " + format_bytes(held) +
-                                  " of state, over this node's limit of " + format_bytes(lim.max_session_bytes) +
-                                  " per session (--max-session-mib); use a shorter horizon or raise --max-session-mib");
-    const int64_t total = lim.max_state_bytes > 0 ? lim.max_state_bytes : default_state_bytes();
-    int64_t reserved = 0;
-    {
-      std::lock_guard<std::mutex> lock(s_.mu_);
-      auto it = s_.bounds_.find(session->id());
-      if (it != s_.bounds_.end() && held > it->second) reserved = s_.reserved_bytes();
-    }
-    if (reserved > total)
-      return refuse(*session, session->name() + " ended the session: its sessions hold " + format_bytes(reserved) +
-                                  " of state, over this node's total of " + format_bytes(total) +
-                                  " (--max-state-mib); try later or raise --max-state-mib");
+    if (std::string why = over_limit(*session); !why.empty()) return refuse(*session, why);
     return grpc::Status::OK;
+  }
+
+  // Why `session`, as it is after a message, breaks a state limit: over
+  // the per-session one, or past its bound while the node's sessions are
+  // over the total. Empty if it does not.
+  std::string over_limit(const NodeSession& session) {
+    const NodeLimits& lim = s_.opts_.limits;
+    const int64_t held = session.held_bytes();
+    if (held > lim.max_session_bytes)
+      return session.name() + " ended the session: it holds " + format_bytes(held) + " of state, over this node's limit of " +
+             format_bytes(lim.max_session_bytes) +
+             " per session (--max-session-mib); use a shorter horizon or raise --max-session-mib";
+    std::lock_guard<std::mutex> lock(s_.mu_);
+    auto it = s_.bounds_.find(session.id());
+    if (it == s_.bounds_.end() || held <= it->second) return "";  // within its bound: the total was checked at open
+    const int64_t reserved = s_.reserved_bytes();
+    if (reserved <= lim.max_state_bytes) return "";
+    return session.name() + " ended the session: its sessions hold " + format_bytes(reserved) +
+           " of state, over this node's total of " + format_bytes(lim.max_state_bytes) +
+           " (--max-state-mib); try later or raise --max-state-mib";
   }
 
   // Ends `session` for breaking a limit: its client hears `why`, its state
@@ -160,6 +165,7 @@ class NodeServer::Service {
 };
 
 NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {
+  if (opts_.limits.max_state_bytes <= 0) opts_.limits.max_state_bytes = default_state_bytes();
   check(opts_.role == Role::kComp || opts_.role == Role::kAttn, "a node is a CompNode or an AttnNode");
   check(opts_.role != Role::kComp || opts_.model != nullptr, "a CompNode needs its model");
   channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
