@@ -47,12 +47,17 @@ int crl_entries(const std::string& crl_pem);
 // directories name files ("%08lx"; a CRL's file is HASH.r0).
 std::string crl_issuer_hash(const std::string& crl_pem);
 
-
 struct PemPaths {
   std::string cert, key;
 };
 // Writes DIR/NAME.pem (0644) and DIR/NAME.key (0600), each atomically.
 PemPaths write_cert_and_key(const CertAndKey& ck, const std::string& dir, const std::string& name);
+
+// The CA of folder `dir` (ca.pem and ca.key): read when both exist, else
+// made (named `common_name`) and written there, creating the folder.
+// `made`, when given, says which.
+CertAndKey load_or_make_ca(const std::string& dir, const std::string& common_name = "cascade-ca",
+                           bool* made = nullptr);
 
 // Reads a whole file; throws Error naming `what` and the path when it cannot.
 std::string read_file(const std::string& path, const std::string& what);
