@@ -52,3 +52,9 @@ add_test(NAME openai_client COMMAND ${CMAKE_SOURCE_DIR}/scripts/openai_test.sh $
                                     ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin)
 set_tests_properties(openai_client PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 cascade_test(privacy_test cascade_attacks)
+# Failover onto spare nodes: killed and frozen nodes mid-generation, output exact.
+cascade_test(failover_test cascade_rpc cascade_test_support)
+if(TARGET failover_test)
+  add_dependencies(failover_test cascade_node_test_bin)
+  target_compile_definitions(failover_test PRIVATE CASCADE_NODE_BIN="$<TARGET_FILE:cascade_node_test_bin>")
+endif()

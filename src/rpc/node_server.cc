@@ -50,7 +50,9 @@ class NodeServer::Service {
                                                       m.to.name(session->beta()) + ", not to this node"};
     if (!session->book().count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, session->name() + ": sender is not a party of the session"};
-    if (auto st = check_peer_is(peer_cn, m.from, session->beta(), session->name()); !st.ok()) return st;
+    if (auto st = check_peer_is(peer_cn, m.from, session->beta(), session->name(), session->identity(m.from));
+        !st.ok())
+      return st;
     if (!session->deliver(std::move(m)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     return grpc::Status::OK;
@@ -65,7 +67,11 @@ class NodeServer::Service {
       const PlanSpec spec = from_wire(req.plan());
       const int beta = std::max(1, spec.beta);
       AddressBook book;
-      for (const auto& p : req.peers()) book[from_wire(p.id())] = p.address();
+      PeerIdentities identities;
+      for (const auto& p : req.peers()) {
+        book[from_wire(p.id())] = p.address();
+        if (!p.identity().empty()) identities[from_wire(p.id())] = p.identity();
+      }
       if (book.count(self)) who = self.name(beta) + " at " + book[self];
       check(id != 0, "session id 0 is reserved");
       check(self.role == s_.opts_.role, "this node serves " + std::string(role_name(s_.opts_.role)) +
@@ -89,7 +95,7 @@ class NodeServer::Service {
       check(self.role == Role::kComp || req.mask_secret().empty(),
             "the session setup gives an AttnNode the mask secret, which only CompNodes may hold");
       auto session = std::make_shared<NodeSession>(id, self, plan, cfg, s_.opts_.model, std::move(book), *s_.channels_,
-                                                   s_.server_->loop(), req.mask_secret());
+                                                   s_.server_->loop(), req.mask_secret(), std::move(identities));
       std::lock_guard<std::mutex> lock(s_.mu_);
       check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");
       check((int)s_.sessions_.size() < s_.opts_.max_sessions,

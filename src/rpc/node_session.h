@@ -31,9 +31,11 @@ class NodeSession {
 
   // `plan` is the session's (already checked). `model` is the node's model
   // for a CompNode, null for an AttnNode (which only needs `cfg`). `book`
-  // holds every party, this node included.
+  // holds every party, this node included; `identities` the certificate
+  // names that are not the default (spares in a failed node's place).
   NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig& cfg, const Model* model,
-              AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret = {});
+              AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret = {},
+              PeerIdentities identities = {});
   // Closes the links (waiting up to a second for peers to take what is
   // queued). Must not run on the loop thread: release() first.
   ~NodeSession();
@@ -50,6 +52,11 @@ class NodeSession {
   // "comp1 at 127.0.0.1:5001": how errors name this node.
   const std::string& name() const { return name_; }
   const AddressBook& book() const { return book_; }
+  // The certificate name `peer` must present; empty = the default for its id.
+  std::string identity(const NodeId& peer) const {
+    auto it = identities_.find(peer);
+    return it == identities_.end() ? std::string() : it->second;
+  }
   NodeId self() const { return self_; }
   int beta() const { return plan_.beta(); }
 
@@ -62,6 +69,7 @@ class NodeSession {
   const Plan plan_;
   const ModelConfig cfg_;
   const AddressBook book_;
+  const PeerIdentities identities_;
   const std::string name_;
   std::unique_ptr<CompNode> comp_;
   std::unique_ptr<AttnNode> attn_;

@@ -52,6 +52,19 @@ std::map<NodeId, grpc::Status> on_every_node(PeerChannels& ch, const AddressBook
   return result;
 }
 
+// Why a node counts as gone, in a few words, from a failed call's status.
+std::string gone_reason(const grpc::Status& s, std::chrono::milliseconds deadline) {
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    return "no answer within " + std::to_string(deadline.count()) + " ms";
+  // gRPC's message nests causes ("failed to connect to all addresses; last
+  // error: UNKNOWN: ipv4:...: Connection refused"): the innermost says it.
+  const std::string& m = s.error_message();
+  const size_t colon = m.rfind(": ");
+  const std::string cause = colon == std::string::npos ? m : m.substr(colon + 2);
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) return cause.empty() ? "unreachable" : "unreachable: " + cause;
+  return cause;
+}
+
 }  // namespace
 
 // The client's gRPC endpoint: only Link (and Health) mean anything here.
@@ -77,7 +90,11 @@ class RemoteCluster::Service {
     Message& m = in.msg;
     if (m.to.role != Role::kClient || !c_.book_.count(m.from))
       return {grpc::StatusCode::PERMISSION_DENIED, "client: message from or to a party outside the session"};
-    if (auto st = check_peer_is(peer_cn, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
+    auto named = c_.opts_.identities.find(m.from);
+    if (auto st = check_peer_is(peer_cn, m.from, c_.plan_.beta(), "client at " + c_.address_,
+                                named == c_.opts_.identities.end() ? std::string() : named->second);
+        !st.ok())
+      return st;
     c_.handle(m);
     return grpc::Status::OK;
   }
@@ -134,6 +151,7 @@ void RemoteCluster::open_sessions(const Model& model) {
     auto* p = base.add_peers();
     to_wire(id, p->mutable_id());
     p->set_address(addr);
+    if (auto it = opts_.identities.find(id); it != opts_.identities.end()) p->set_identity(it->second);
   }
   std::map<NodeId, wire::SessionSetup> setups;
   std::map<NodeId, wire::Ack> acks;
@@ -154,18 +172,23 @@ void RemoteCluster::open_sessions(const Model& model) {
     close_sessions();
     if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
       throw Error(s.error_message());  // the node's own words, naming it
-    throw Error(describe(SendFailure{id, addr, s}, plan_.beta(), "the client opening the session"));
+    const std::string what = describe(SendFailure{id, addr, s}, plan_.beta(), "the client opening the session");
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+      throw NodeFailure(what, id, addr, gone_reason(s, opts_.link.rpc_deadline));
+    throw Error(what);
   }
 }
 
-void RemoteCluster::close_sessions() {
+void RemoteCluster::close_sessions(std::optional<NodeId> skip) {
   if (closed_) return;
   closed_ = true;
   wire::SessionRef ref;
   ref.set_session(session_);
+  AddressBook book = book_;
+  if (skip) book.erase(*skip);
   std::map<NodeId, wire::Ack> acks;
-  for (const auto& [id, addr] : book_) acks[id];
-  on_every_node(*channels_, book_, std::min<std::chrono::milliseconds>(opts_.link.rpc_deadline, std::chrono::seconds(2)),
+  for (const auto& [id, addr] : book) acks[id];
+  on_every_node(*channels_, book, std::min<std::chrono::milliseconds>(opts_.link.rpc_deadline, std::chrono::seconds(2)),
                 acks, [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId&, auto* cq) {
                   return stub.PrepareAsyncCloseSession(ctx, ref, cq);
                 });
@@ -215,7 +238,7 @@ void RemoteCluster::handle(Message& m) {
   cv_.notify_all();
 }
 
-std::optional<std::string> RemoteCluster::probe_nodes() {
+std::optional<NodeFailure> RemoteCluster::probe_nodes() {
   const wire::HealthRequest req;
   std::map<NodeId, wire::HealthReply> replies;
   // The RPC deadline, not stall_probe: a node answers on its link loop, so
@@ -225,16 +248,42 @@ std::optional<std::string> RemoteCluster::probe_nodes() {
                                 return stub.PrepareAsyncHealth(ctx, req, cq);
                               });
   for (const auto& [id, s] : status)
-    if (!s.ok()) return describe(SendFailure{id, book_.at(id), s}, plan_.beta(), "the client's health check");
+    if (!s.ok())
+      return NodeFailure(describe(SendFailure{id, book_.at(id), s}, plan_.beta(), "the client's health check"), id,
+                         book_.at(id), gone_reason(s, opts_.link.rpc_deadline));
   return std::nullopt;
+}
+
+void RemoteCluster::fail_step(std::unique_lock<std::mutex>& lock) {
+  if (!attributed_) {
+    attributed_ = true;
+    lock.unlock();
+    // Any error — a node's report, a failed link — may be a node that is
+    // gone: the health check names it.
+    std::optional<NodeFailure> dead;
+    if (!failure_) dead = probe_nodes();
+    lock.lock();
+    if (dead && !failure_) failure_ = std::move(dead);
+    std::optional<NodeId> gone;
+    if (failure_) gone = failure_->node;
+    lock.unlock();
+    close_sessions(gone);  // not waiting for the node that is gone
+    lock.lock();
+  }
+  throw_error();
+}
+
+void RemoteCluster::throw_error() const {
+  if (failure_) throw NodeFailure(*error_, failure_->node, failure_->address, failure_->reason);
+  throw Error(*error_);
 }
 
 void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector<float>& logits) {
   using Clock = std::chrono::steady_clock;
   MessageList out;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (error_) throw Error(*error_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (error_) fail_step(lock);  // e.g. a link that broke between steps
     client_.begin_step(tokens, n, all_rows, out);
     last_activity_ = Clock::now();
   }
@@ -258,15 +307,13 @@ void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vecto
     lock.unlock();
     auto dead = probe_nodes();
     lock.lock();
-    if (dead && !error_) error_ = *dead;
+    if (dead && !error_) {
+      error_ = dead->what();
+      failure_ = std::move(dead);
+    }
     last_activity_ = Clock::now();
   }
-  if (error_) {
-    const std::string e = *error_;
-    lock.unlock();
-    close_sessions();
-    throw Error(e);
-  }
+  if (error_) fail_step(lock);
   logits = client_.logits();
 }
 
