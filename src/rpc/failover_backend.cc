@@ -70,7 +70,9 @@ void FailoverBackend::step(const int32_t* tokens, int n, bool all_rows, std::vec
   for (int attempt = 0;; ++attempt) {
     try {
       open();
+      const auto r0 = Clock::now();
       cluster_->step(all.data(), (int)all.size(), all_rows, logits);
+      stats_.replay_seconds += std::chrono::duration<double>(Clock::now() - r0).count();
       break;
     } catch (const NodeFailure& f) {
       if (attempt + 1 >= kMaxAttempts) throw;

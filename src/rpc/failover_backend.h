@@ -46,6 +46,7 @@ class FailoverBackend : public Backend {
     int failovers = 0;            // sessions reopened after a lost node
     int replayed_tokens = 0;      // tokens fed again, over all failovers
     double recovery_seconds = 0;  // reopening and replaying, over all failovers
+    double replay_seconds = 0;    // of which the replay steps
   };
   const Stats& stats() const { return stats_; }
   const RemoteCluster& cluster() const { return *cluster_; }
