@@ -5,8 +5,8 @@
 // greedily, one generation after another, each through a FailoverBackend on
 // one shared SparePool. Every `kill-min`..`kill-max` seconds a random node of
 // the current placement is SIGKILLed or SIGSTOPped (a stopped one is killed
-// at the next event), and a new spare of its role is started so the pool does
-// not run dry. Checked:
+// at the next event); new spares are started whenever the pool holds fewer
+// than --spares of a role, so it does not run dry. Checked:
 //   - every generation finishes within --gen-deadline, with logits within
 //     1e-4 of the plaintext engine's at every step and identical tokens;
 //   - the RSS and open file descriptors of the nodes that live through the
@@ -15,7 +15,11 @@
 //
 //   cascade_soak --node-bin build/cascade --model stories260K.bin [--seconds 600]
 //       [--sessions 16] [--spares 2] [--kill-min 20] [--kill-max 40] [--tokens 32]
-//       [--gen-deadline 120] [--warmup 60] [--seed 1] [--json soak.json]
+//       [--gen-deadline 120] [--warmup 60] [--rpc-deadline-ms 10000] [--seed 1] [--json soak.json]
+// --rpc-deadline-ms is the health probe's (and every RPC's) deadline: a node
+// that does not answer within it counts as hung. On an overloaded host a
+// short one takes slow nodes for hung ones (they are replaced, exactly, but
+// spares go faster).
 #include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
@@ -52,7 +56,7 @@ using nlohmann::json;
 
 struct Args {
   std::string node_bin, model, json_path;
-  double seconds = 600, kill_min = 20, kill_max = 40, gen_deadline = 120, warmup = 60;
+  double seconds = 600, kill_min = 20, kill_max = 40, gen_deadline = 120, warmup = 60, rpc_deadline_ms = 10000;
   int sessions = 16, spares = 2, tokens = 32;
   uint32_t seed = 1;
 };
@@ -71,6 +75,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--kill-max") a.kill_max = std::stod(v);
     else if (k == "--gen-deadline") a.gen_deadline = std::stod(v);
     else if (k == "--warmup") a.warmup = std::stod(v);
+    else if (k == "--rpc-deadline-ms") a.rpc_deadline_ms = std::stod(v);
     else if (k == "--sessions") a.sessions = std::stoi(v);
     else if (k == "--spares") a.spares = std::stoi(v);
     else if (k == "--tokens") a.tokens = std::stoi(v);
@@ -169,7 +174,7 @@ int soak(const Args& a) {
                              .n_spares = a.spares});
   RemoteClusterOptions base;
   base.tls = nodes.client_identity();
-  base.link.rpc_deadline = std::chrono::seconds(3);
+  base.link.rpc_deadline = std::chrono::milliseconds((long long)a.rpc_deadline_ms);
   base.stall_probe = std::chrono::milliseconds(1000);
   base.step_deadline = std::chrono::seconds(60);
   auto pool = nodes.spare_pool(model, spec, base.link);
@@ -251,6 +256,8 @@ int soak(const Args& a) {
   std::map<std::string, pid_t> first_pids;             // processes alive at the start
   for (const auto& p : nodes.processes()) first_pids[p.name] = p.pid;
   std::set<std::string> victims;  // names of processes hit
+  std::set<std::string> victim_addresses;
+  int spares_started = 0;
   std::vector<std::string> stopped;  // addresses of stopped processes, killed at the next event
   double next_chaos = a.kill_min + std::uniform_real_distribution<double>(0, a.kill_max - a.kill_min)(rng);
   double next_sample = 0;
@@ -271,6 +278,16 @@ int soak(const Args& a) {
       next_sample = t + 5;
       for (const auto& p : nodes.processes()) samples[p.name].push_back({t, proc_kib(p.pid, "VmRSS:"), open_fds(p.pid)});
     }
+    // Keep the pool full: a spare taken (for a node hit, or one too slow to
+    // answer) is replaced by a new process.
+    for (Role role : {Role::kComp, Role::kAttn})
+      while (pool->spares_left(role) < a.spares) {
+        const SpareNode fresh = nodes.add_spare(role);
+        pool->add_spare(fresh);
+        ++spares_started;
+        std::printf("[%7.1f s] new %s spare at %s\n", now_s(start), role == Role::kComp ? "CompNode" : "AttnNode",
+                    fresh.address.c_str());
+      }
     if (t < next_chaos) continue;
     next_chaos = t + a.kill_min + std::uniform_real_distribution<double>(0, a.kill_max - a.kill_min)(rng);
     for (const std::string& addr : stopped) nodes.kill_at(addr);
@@ -287,19 +304,18 @@ int soak(const Args& a) {
     const bool freeze = rng() % 2;
     const pid_t pid = nodes.pid_at(addr);
     victims.insert(name_at[addr]);
+    victim_addresses.insert(addr);
     if (freeze) {
       kill(pid, SIGSTOP);
       stopped.push_back(addr);
     } else {
       nodes.kill_at(addr);
     }
-    const SpareNode fresh = nodes.add_spare(id.role);
-    pool->add_spare(fresh);
-    std::printf("[%7.1f s] chaos: %s %s (%s at %s); new spare %s\n", t, freeze ? "SIGSTOP" : "SIGKILL",
-                id.name(plan.beta()).c_str(), name_at[addr].c_str(), addr.c_str(), fresh.address.c_str());
+    std::printf("[%7.1f s] chaos: %s %s (%s at %s)\n", t, freeze ? "SIGSTOP" : "SIGKILL", id.name(plan.beta()).c_str(),
+                name_at[addr].c_str(), addr.c_str());
     std::fflush(stdout);
     events.push_back({{"t_s", t}, {"signal", freeze ? "SIGSTOP" : "SIGKILL"}, {"node", id.name(plan.beta())},
-                      {"process", name_at[addr]}, {"address", addr}, {"new_spare", fresh.address}});
+                      {"process", name_at[addr]}, {"address", addr}});
   }
   stop = true;
   // Generations in flight finish, within the per-generation deadline.
@@ -372,6 +388,13 @@ int soak(const Args& a) {
     for (auto x : v) m = std::max<double>(m, x);
     return m;
   };
+  // Failovers from a node no signal hit: a node too slow to answer the probe.
+  int unprovoked = 0;
+  for (const std::string& line : tot.notices) {
+    bool hit = false;
+    for (const std::string& addr : victim_addresses) hit = hit || line.find(" at " + addr + " failed") != std::string::npos;
+    unprovoked += !hit;
+  }
   const bool pass = tot.failed == 0 && tot.mismatched == 0 && hangs == 0 && flat && tot.finished > 0 &&
                     tot.started == tot.finished;
   json out{{"command", "cascade_soak"},
@@ -389,7 +412,10 @@ int soak(const Args& a) {
            {"generation_s_mean", mean(tot.gen_s)},
            {"generation_s_max", maxof(tot.gen_s)},
            {"chaos_events", events},
+           {"rpc_deadline_ms", a.rpc_deadline_ms},
            {"failover_notices", tot.notices.size()},
+           {"failovers_without_signal", unprovoked},
+           {"spares_started_during_run", spares_started},
            {"sessions_failed_over", tot.recovery_s.size()},
            {"recovery_s_mean", mean(tot.recovery_s)},
            {"recovery_s_max", maxof(tot.recovery_s)},
@@ -405,12 +431,12 @@ int soak(const Args& a) {
   std::printf(
       "soak: %.0f s, %d sessions: %d generations started, %d finished exact, %d failed, %d mismatched, %d hangs; "
       "max |dlogit| %.2e\n"
-      "soak: %zu chaos events, %zu failover lines, %zu sessions failed over (reopen + replay mean %.3f s, max %.3f s; "
+      "soak: %zu chaos events, %zu failover lines (%d for a node no signal hit), %d spares started, %zu sessions failed over (reopen + replay mean %.3f s, max %.3f s; "
       "the replay step alone mean %.3f s, %.0f tokens replayed on average)\n"
       "soak: %zu long-lived nodes: RSS growth after warm-up max %ld KiB, fd growth max %d: %s\n"
       "soak: %s\n",
       a.seconds, a.sessions, tot.started, tot.finished, tot.failed, tot.mismatched, hangs, tot.max_dlogit,
-      events.size(), tot.notices.size(), tot.recovery_s.size(), mean(tot.recovery_s), maxof(tot.recovery_s),
+      events.size(), tot.notices.size(), unprovoked, spares_started, tot.recovery_s.size(), mean(tot.recovery_s), maxof(tot.recovery_s),
       mean(tot.replay_s), mean(tot.replayed), procs.size(), rss_growth_max, fd_growth_max, flat ? "flat" : "NOT flat",
       pass ? "PASS" : "FAIL");
   for (const std::string& f : tot.failures) std::printf("  failure: %s\n", f.c_str());
