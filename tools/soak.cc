@@ -253,8 +253,6 @@ int soak(const Args& a) {
   // The chaos and the measurements, on this thread (LocalProcessCluster is not thread-safe).
   json events = json::array();
   std::map<std::string, std::vector<Sample>> samples;  // by process name
-  std::map<std::string, pid_t> first_pids;             // processes alive at the start
-  for (const auto& p : nodes.processes()) first_pids[p.name] = p.pid;
   std::set<std::string> victims;  // names of processes hit
   std::set<std::string> victim_addresses;
   int spares_started = 0;
@@ -276,7 +274,9 @@ int soak(const Args& a) {
     }
     if (t >= next_sample) {
       next_sample = t + 5;
-      for (const auto& p : nodes.processes()) samples[p.name].push_back({t, proc_kib(p.pid, "VmRSS:"), open_fds(p.pid)});
+      // Until a signal hits it (a stopped process is trivially flat).
+      for (const auto& p : nodes.processes())
+        if (!victims.count(p.name)) samples[p.name].push_back({t, proc_kib(p.pid, "VmRSS:"), open_fds(p.pid)});
     }
     // Keep the pool full: a spare taken (for a node hit, or one too slow to
     // answer) is replaced by a new process.
@@ -335,21 +335,22 @@ int soak(const Args& a) {
   for (auto& w : workers) w.join();
   for (const std::string& addr : stopped) nodes.kill_at(addr);
 
-  // Flat: among the processes that lived through the run, RSS and fds at the
-  // end against the first sample after warm-up.
+  // Flat: every process that ran for a warm-up and then at least another
+  // warm-up before a signal hit it (or the end), its RSS and fds at the end
+  // of that span against the first sample after its warm-up.
   json procs = json::array();
   bool flat = true;
   long rss_growth_max = 0;
   int fd_growth_max = 0;
   for (const auto& [name, ss] : samples) {
-    if (!first_pids.count(name) || victims.count(name) || ss.size() < 3) continue;
+    if (ss.empty()) continue;
     const Sample* warm = nullptr;
     for (const Sample& s : ss)
-      if (s.t >= a.warmup) {
+      if (s.t >= ss.front().t + a.warmup) {
         warm = &s;
         break;
       }
-    if (!warm) warm = &ss[ss.size() / 2];
+    if (!warm || ss.back().t - warm->t < a.warmup) continue;
     const Sample& last = ss.back();
     long rss_max = 0;
     int fd_max = 0;
@@ -368,6 +369,7 @@ int soak(const Args& a) {
     flat = flat && ok;
     procs.push_back({{"process", name},
                      {"warm_t_s", warm->t},
+                     {"last_t_s", last.t},
                      {"rss_kib_warm", warm->rss_kib},
                      {"rss_kib_end", last.rss_kib},
                      {"rss_kib_max", rss_max},
@@ -388,6 +390,7 @@ int soak(const Args& a) {
     for (auto x : v) m = std::max<double>(m, x);
     return m;
   };
+  flat = flat && !procs.empty();  // nothing judged is no evidence
   // Failovers from a node no signal hit: a node too slow to answer the probe.
   int unprovoked = 0;
   for (const std::string& line : tot.notices) {
@@ -433,7 +436,7 @@ int soak(const Args& a) {
       "max |dlogit| %.2e\n"
       "soak: %zu chaos events, %zu failover lines (%d for a node no signal hit), %d spares started, %zu sessions failed over (reopen + replay mean %.3f s, max %.3f s; "
       "the replay step alone mean %.3f s, %.0f tokens replayed on average)\n"
-      "soak: %zu long-lived nodes: RSS growth after warm-up max %ld KiB, fd growth max %d: %s\n"
+      "soak: %zu node processes with a span after warm-up: RSS growth after warm-up max %ld KiB, fd growth max %d: %s\n"
       "soak: %s\n",
       a.seconds, a.sessions, tot.started, tot.finished, tot.failed, tot.mismatched, hangs, tot.max_dlogit,
       events.size(), tot.notices.size(), unprovoked, spares_started, tot.recovery_s.size(), mean(tot.recovery_s), maxof(tot.recovery_s),
