@@ -1,4 +1,4 @@
-// NodeSession — one client's session on a node: one role object and the
+// NodeSession — one client's session on a node: one role (NodeRole) and the
 // links to the session's peers.
 //
 // A message is handled on the loop thread that read it (LinkServer), one at
@@ -52,11 +52,8 @@ class NodeSession {
   // "comp1 at 127.0.0.1:5001": how errors name this node.
   const std::string& name() const { return name_; }
   const AddressBook& book() const { return book_; }
-  // The certificate name `peer` must present; empty = the default for its id.
-  std::string identity(const NodeId& peer) const {
-    auto it = identities_.find(peer);
-    return it == identities_.end() ? std::string() : it->second;
-  }
+  // Certificate names that are not the default (spares in a failed node's place).
+  const PeerIdentities& identities() const { return identities_; }
   NodeId self() const { return self_; }
   int beta() const { return plan_.beta(); }
 
@@ -71,8 +68,7 @@ class NodeSession {
   const AddressBook book_;
   const PeerIdentities identities_;
   const std::string name_;
-  std::unique_ptr<CompNode> comp_;
-  std::unique_ptr<AttnNode> attn_;
+  std::unique_ptr<NodeRole> role_;
 
   std::atomic<bool> failed_{false};
   mutable std::mutex failure_mu_;
