@@ -63,6 +63,7 @@ cascade_test(privacy_test cascade_attacks)
 add_test(NAME include_graph COMMAND ${CMAKE_SOURCE_DIR}/scripts/include_graph)
 set_tests_properties(include_graph PROPERTIES LABELS quick)
 # Failover onto spare nodes: killed and frozen nodes mid-generation, output exact.
+set(CASCADE_TEST_LABELS_failover_test net)
 cascade_test(failover_test cascade_rpc cascade_test_support)
 if(TARGET failover_test)
   add_dependencies(failover_test cascade_node_test_bin)
@@ -75,6 +76,6 @@ if(TARGET cascade_soak)
                                    --model ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin
                                    --seconds 20 --sessions 4 --spares 1 --kill-min 4 --kill-max 7 --tokens 16
                                    --warmup 8 --gen-deadline 60)
-  set_tests_properties(soak_short PROPERTIES TIMEOUT 180)
+  set_tests_properties(soak_short PROPERTIES TIMEOUT 180 LABELS "net;slow")
   add_dependencies(cascade_soak cascade_node_test_bin)
 endif()

@@ -255,6 +255,7 @@ int soak(const Args& a) {
   std::map<std::string, std::vector<Sample>> samples;  // by process name
   std::set<std::string> victims;  // names of processes hit
   std::set<std::string> victim_addresses;
+  std::map<std::string, double> placed_at;  // when a process first held a place in the plan
   int spares_started = 0;
   std::vector<std::string> stopped;  // addresses of stopped processes, killed at the next event
   double next_chaos = a.kill_min + std::uniform_real_distribution<double>(0, a.kill_max - a.kill_min)(rng);
@@ -275,8 +276,13 @@ int soak(const Args& a) {
     if (t >= next_sample) {
       next_sample = t + 5;
       // Until a signal hits it (a stopped process is trivially flat).
-      for (const auto& p : nodes.processes())
-        if (!victims.count(p.name)) samples[p.name].push_back({t, proc_kib(p.pid, "VmRSS:"), open_fds(p.pid)});
+      std::set<std::string> placed;
+      for (const auto& [id, addr] : pool->placement().nodes) placed.insert(addr);
+      for (const auto& p : nodes.processes()) {
+        if (victims.count(p.name)) continue;
+        if (placed.count(p.address) && !placed_at.count(p.name)) placed_at[p.name] = t;
+        samples[p.name].push_back({t, proc_kib(p.pid, "VmRSS:"), open_fds(p.pid)});
+      }
     }
     // Keep the pool full: a spare taken (for a node hit, or one too slow to
     // answer) is replaced by a new process.
@@ -344,9 +350,11 @@ int soak(const Args& a) {
   int fd_growth_max = 0;
   for (const auto& [name, ss] : samples) {
     if (ss.empty()) continue;
+    // A spare idles until it takes a place: its warm-up starts then.
+    const double from = placed_at.count(name) ? std::max(ss.front().t, placed_at[name]) : ss.front().t;
     const Sample* warm = nullptr;
     for (const Sample& s : ss)
-      if (s.t >= ss.front().t + a.warmup) {
+      if (s.t >= from + a.warmup) {
         warm = &s;
         break;
       }
@@ -368,6 +376,7 @@ int soak(const Args& a) {
     const bool ok = drss <= std::max(8L * 1024, warm->rss_kib / 10) && dfd <= 16;
     flat = flat && ok;
     procs.push_back({{"process", name},
+                     {"placed_t_s", placed_at.count(name) ? json(placed_at[name]) : json(nullptr)},
                      {"warm_t_s", warm->t},
                      {"last_t_s", last.t},
                      {"rss_kib_warm", warm->rss_kib},
