@@ -40,6 +40,8 @@ if(TARGET net_test)
 endif()
 cascade_test(plan_test cascade_plan)
 cascade_test(llama2c_test cascade_model)
+# Model config fields against CASCADE_MODEL_FIELDS: proto, wire, synth + GGUF, llama2.c.
+cascade_test(model_fields_test cascade_rpc)
 # Several hosts made of network namespaces, a delay proxy on every link: output equals the
 # plaintext model's, decode ms/token vs (L-F+1)·RTT. Needs root and `ip netns`; skips (77) otherwise.
 if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_SOURCE_DIR}/tools/tools.cmake)

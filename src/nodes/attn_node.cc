@@ -33,55 +33,62 @@ void AttnNode::admit(const Message& m) {
   const size_t H = cfg_.n_heads, qd = H * hd_, kvd = (size_t)cfg_.n_kv_heads * hd_;
   switch (m.type) {
     case MsgType::kStepBegin:
-      check(m.from.role == Role::kClient, who + ": step begin must come from the client");
+      check(m.from.role == Role::kClient, [&] { return who + ": step begin must come from the client"; });
       check(m.pos_begin >= 0 && m.pos_end > m.pos_begin && m.pos_end <= plan_.horizon(),
-            who + ": step positions out of range");
+            [&] { return who + ": step positions out of range"; });
       return;
     case MsgType::kPartial:  // private only: as the merger of the query shard
-      check(plan_.is_private(), who + " cannot handle a partial message");
-      check(m.layer >= F && m.layer < L, who + ": partial for a block outside [F, L)");
-      check(plan_.merger(qa, m.layer) == self_,
-            who + ": got a partial for block " + std::to_string(m.layer) + ", which " +
-                plan_.merger(qa, m.layer).name(plan_.beta()) + " merges");
+      check(plan_.is_private(), [&] { return who + " cannot handle a partial message"; });
+      check(m.layer >= F && m.layer < L, [&] { return who + ": partial for a block outside [F, L)"; });
+      check(plan_.merger(qa, m.layer) == self_, [&] {
+        return who + ": got a partial for block " + std::to_string(m.layer) + ", which " +
+               plan_.merger(qa, m.layer).name(plan_.beta()) + " merges";
+      });
       if (m.from.role == Role::kClient)
-        check(plan_.head() > 0, who + ": unexpected partial from the client");
+        check(plan_.head() > 0, [&] { return who + ": unexpected partial from the client"; });
       else
-        check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn() &&
-                  !(m.from == self_) && plan_.attn_q_shard(m.from.index) == qa,
-              who + ": partial from " + m.from.name(plan_.beta()) + ", which is not of its query shard");
+        check(
+            m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn() && !(m.from == self_) &&
+                plan_.attn_q_shard(m.from.index) == qa,
+            [&] { return who + ": partial from " + m.from.name(plan_.beta()) + ", which is not of its query shard"; });
       check(m.rows.size() == m.pos.size() * qd && m.lse.size() == m.pos.size() * H && m.kv_pos.empty(),
-            who + ": partial has the wrong size");
+            [&] { return who + ": partial has the wrong size"; });
       for (int32_t p : m.pos) {
-        check(plan_.allows(self_, RowKind::kPartial, p),
-              who + " received a partial for position " + std::to_string(p) + " that its plan does not allow");
+        check(plan_.allows(self_, RowKind::kPartial, p), [&] {
+          return who + " received a partial for position " + std::to_string(p) + " that its plan does not allow";
+        });
         stats_.positions_seen.insert(p);
       }
       return;
     case MsgType::kAttnRows:
     case MsgType::kCacheRows: {
-      check(m.from.role == Role::kComp, who + ": rows must come from a CompNode");
+      check(m.from.role == Role::kComp, [&] { return who + ": rows must come from a CompNode"; });
       const size_t blocks = m.type == MsgType::kCacheRows ? L - F : 1;
       if (m.type == MsgType::kCacheRows)
-        check(m.layer == F && m.pos.empty(), who + ": cache rows must start at block F and carry no q rows");
-      check(m.layer >= F && m.layer < L, who + ": rows for a block outside [F, L)");
+        check(m.layer == F && m.pos.empty(),
+              [&] { return who + ": cache rows must start at block F and carry no q rows"; });
+      check(m.layer >= F && m.layer < L, [&] { return who + ": rows for a block outside [F, L)"; });
       check(m.rows.size() == m.pos.size() * qd && m.k.size() == blocks * m.kv_pos.size() * kvd &&
                 m.v.size() == blocks * m.kv_pos.size() * kvd && m.lse.empty(),
-            who + ": rows message has the wrong size");
+            [&] { return who + ": rows message has the wrong size"; });
       for (int32_t p : m.pos) {
-        check(plan_.allows(self_, RowKind::kQuery, p),
-              who + " received a q row for position " + std::to_string(p) + " that its plan does not allow");
-        check(plan_.comp_of(p) == m.from.index, who + ": q row from a CompNode that does not own it");
+        check(plan_.allows(self_, RowKind::kQuery, p), [&] {
+          return who + " received a q row for position " + std::to_string(p) + " that its plan does not allow";
+        });
+        check(plan_.comp_of(p) == m.from.index, [&] { return who + ": q row from a CompNode that does not own it"; });
         stats_.positions_seen.insert(p);
       }
       for (int32_t p : m.kv_pos) {
-        check(plan_.allows(self_, RowKind::kKeyValue, p),
-              who + " received a k/v row for position " + std::to_string(p) + " that its plan does not allow");
-        check(plan_.comp_of(p) == m.from.index, who + ": k/v row from a CompNode that does not own it");
+        check(plan_.allows(self_, RowKind::kKeyValue, p), [&] {
+          return who + " received a k/v row for position " + std::to_string(p) + " that its plan does not allow";
+        });
+        check(plan_.comp_of(p) == m.from.index, [&] { return who + ": k/v row from a CompNode that does not own it"; });
         stats_.positions_seen.insert(p);
       }
       return;
     }
-    default: check(false, who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message");
+    default:
+      check(false, [&] { return who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message"; });
   }
 }
 
@@ -97,7 +104,7 @@ void AttnNode::on_step_begin(const Message& m, Outbox& out) {
   if (senders.empty()) return;
   for (int l = plan_.front_layers(); l < cfg_.n_layers; ++l) {
     Pending& pd = pending_[{m.step, l}];
-    check(!pd.begun, self_.name(plan_.beta()) + ": step " + std::to_string(m.step) + " begun twice");
+    check(!pd.begun, [&] { return self_.name(plan_.beta()) + ": step " + std::to_string(m.step) + " begun twice"; });
     pd.begun = true;
     pd.expected = senders;
     pd.rows_type = queries ? MsgType::kAttnRows : MsgType::kCacheRows;
@@ -127,7 +134,8 @@ void AttnNode::park(Message m, Outbox& out) {
   // Rows may arrive before kStepBegin on a network; park them under the step.
   Pending& pd = pending_[{m.step, m.layer}];
   for (const Message& prev : pd.msgs)
-    check(!(prev.from == m.from), self_.name(plan_.beta()) + ": two row messages from one CompNode for one block");
+    check(!(prev.from == m.from),
+          [&] { return self_.name(plan_.beta()) + ": two row messages from one CompNode for one block"; });
   const int layer = m.layer;
   pd.msgs.push_back(std::move(m));
   try_complete(layer, out);
@@ -142,11 +150,13 @@ void AttnNode::try_complete(int layer, Outbox& out) {
     auto it = pending_.find({step, layer});
     Pending& pd = it->second;
     for (const Message& m : pd.msgs) {
-      check(pd.expected.count(m.from),
-            who + ": rows from " + m.from.name(plan_.beta()) + ", which has no rows for it in this step");
-      check(m.type == pd.rows_type, who + ": rows from " + m.from.name(plan_.beta()) + " came as " +
-                                        msg_type_name(m.type) + ", but this step has " +
-                                        (pd.rows_type == MsgType::kAttnRows ? "" : "no ") + "queries for it");
+      check(pd.expected.count(m.from), [&] {
+        return who + ": rows from " + m.from.name(plan_.beta()) + ", which has no rows for it in this step";
+      });
+      check(m.type == pd.rows_type, [&] {
+        return who + ": rows from " + m.from.name(plan_.beta()) + " came as " + msg_type_name(m.type) +
+               ", but this step has " + (pd.rows_type == MsgType::kAttnRows ? "" : "no ") + "queries for it";
+      });
     }
     if (pd.msgs.size() < pd.expected.size()) return;
 
@@ -248,11 +258,14 @@ void AttnNode::fold(Merge& mg, const Message& m, int slot) {
   const size_t qd = (size_t)cfg_.n_heads * hd_, H = cfg_.n_heads;
   for (size_t i = 0; i < m.pos.size(); ++i) {
     auto it = mg.row_of.find(m.pos[i]);
-    check(it != mg.row_of.end(), who + ": partial from " + m.from.name(plan_.beta()) + " for position " +
-                                     std::to_string(m.pos[i]) + ", which is not queried in the step");
+    check(it != mg.row_of.end(), [&] {
+      return who + ": partial from " + m.from.name(plan_.beta()) + " for position " + std::to_string(m.pos[i]) +
+             ", which is not queried in the step";
+    });
     const int r = it->second;
-    check(!mg.filled[slot][r], who + ": two partials from " + m.from.name(plan_.beta()) + " for position " +
-                                   std::to_string(m.pos[i]));
+    check(!mg.filled[slot][r], [&] {
+      return who + ": two partials from " + m.from.name(plan_.beta()) + " for position " + std::to_string(m.pos[i]);
+    });
     mg.filled[slot][r] = 1;
     ++mg.filled_count;
     std::copy(m.rows.begin() + i * qd, m.rows.begin() + (i + 1) * qd, mg.out[slot].begin() + r * qd);

@@ -44,9 +44,10 @@ void Client::begin_step(const int32_t* tokens, int n, bool want_all_rows, Outbox
   const auto& c = model_.cfg;
   check(step_done(), "client: a step is still in flight");
   check(n > 0, "client: empty step");
-  check(n_pos_ + n <= std::min(c.context_length, plan_.horizon()),
-        "context overflow: " + std::to_string(n_pos_ + n) + " positions, but the plan covers " +
-            std::to_string(std::min(c.context_length, plan_.horizon())));
+  check(n_pos_ + n <= std::min(c.context_length, plan_.horizon()), [&] {
+    return "context overflow: " + std::to_string(n_pos_ + n) + " positions, but the plan covers " +
+           std::to_string(std::min(c.context_length, plan_.horizon()));
+  });
   // Embedding first: it rejects bad token ids before any state changes.
   std::vector<int32_t> pos(n);
   std::iota(pos.begin(), pos.end(), n_pos_);
@@ -123,14 +124,15 @@ void Client::admit(const Message& m) const {
   check(m.step == step_, "client: message for a step not in flight");
   for (int32_t p : m.pos)
     check(plan_.comp_of(p) == m.from.index && p >= step_begin_ && p < step_end_,
-          "client: " + m.from.name(plan_.beta()) + " sent a row it does not own");
+          [&] { return "client: " + m.from.name(plan_.beta()) + " sent a row it does not own"; });
   if (m.type == MsgType::kAttnRows) {
     check(m.layer >= plan_.front_layers() && m.layer < c.n_layers, "client: rows for a bad block");
     check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.kv_pos.empty() && m.lse.empty(),
           "client: attention request has the wrong size");
     return;
   }
-  check(m.type == MsgType::kFinal, std::string("client cannot handle a ") + msg_type_name(m.type) + " message");
+  check(m.type == MsgType::kFinal,
+        [&] { return std::string("client cannot handle a ") + msg_type_name(m.type) + " message"; });
   check(m.rows.size() == m.pos.size() * (size_t)c.dim, "client: final rows have the wrong size");
 }
 
@@ -188,7 +190,7 @@ void Client::finish_step() {
   std::vector<float> rows;
   for (int p = first; p < step_end_; ++p) {
     auto it = final_rows_.find(p);
-    check(it != final_rows_.end(), "client: no final row came back for position " + std::to_string(p));
+    check(it != final_rows_.end(), [&] { return "client: no final row came back for position " + std::to_string(p); });
     rows.insert(rows.end(), it->second.begin(), it->second.end());
   }
   const int nr = step_end_ - first;

@@ -62,58 +62,62 @@ void CompNode::admit(const Message& m) {
   const auto& c = model_.cfg;
   const std::string who = self_.name(plan_.beta());
   const MsgType attention = mask_ ? MsgType::kMerged : MsgType::kPartial;
-  check(m.type == MsgType::kHidden || m.type == attention,
-        who + " cannot handle a " + msg_type_name(m.type) + " message in the " + protocol_name(plan_.protocol()) +
-            " protocol");
+  check(m.type == MsgType::kHidden || m.type == attention, [&] {
+    return who + " cannot handle a " + msg_type_name(m.type) + " message in the " + protocol_name(plan_.protocol()) +
+           " protocol";
+  });
   const RowKind kind = m.type == MsgType::kHidden ? RowKind::kHidden
                        : m.type == MsgType::kMerged ? RowKind::kMerged
                                                     : RowKind::kPartial;
   for (int32_t p : m.pos) {
     check(plan_.allows(self_, kind, p),
-          who + " received a row for position " + std::to_string(p) + " that its plan does not allow");
+          [&] { return who + " received a row for position " + std::to_string(p) + " that its plan does not allow"; });
     stats_.positions_seen.insert(p);
   }
-  check(m.kv_pos.empty() && m.k.empty() && m.v.empty(), who + " received k/v rows, which only AttnNodes take");
+  check(m.kv_pos.empty() && m.k.empty() && m.v.empty(),
+        [&] { return who + " received k/v rows, which only AttnNodes take"; });
 
   switch (m.type) {
     case MsgType::kHidden: {
-      check(m.from.role == Role::kClient, who + ": hidden rows must come from the client");
-      check(m.layer == plan_.front_layers(), who + ": hidden rows for the wrong block");
-      check(m.rows.size() == m.pos.size() * (size_t)c.dim, who + ": hidden rows have the wrong size");
+      check(m.from.role == Role::kClient, [&] { return who + ": hidden rows must come from the client"; });
+      check(m.layer == plan_.front_layers(), [&] { return who + ": hidden rows for the wrong block"; });
+      check(m.rows.size() == m.pos.size() * (size_t)c.dim, [&] { return who + ": hidden rows have the wrong size"; });
       // The step's rows of mine must be exactly the positions sent.
       std::vector<int32_t> expect;
       for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
         if (plan_.comp_of(p) == self_.index) expect.push_back(p);
-      check(expect == m.pos, who + ": hidden rows do not match the step's positions for this node");
+      check(expect == m.pos, [&] { return who + ": hidden rows do not match the step's positions for this node"; });
       return;
     }
     case MsgType::kMerged:
       check(m.rows.size() == m.pos.size() * (size_t)c.n_heads * mask_->width() && m.lse.empty(),
-            who + ": merged output has the wrong size");
+            [&] { return who + ": merged output has the wrong size"; });
       for (int32_t p : m.pos)
-        check(m.from == plan_.merger(plan_.shard_of(p), m.layer),
-              who + ": merged output for position " + std::to_string(p) + " from " + m.from.name(plan_.beta()) +
-                  ", which does not merge its shard in block " + std::to_string(m.layer));
+        check(m.from == plan_.merger(plan_.shard_of(p), m.layer), [&] {
+          return who + ": merged output for position " + std::to_string(p) + " from " + m.from.name(plan_.beta()) +
+                 ", which does not merge its shard in block " + std::to_string(m.layer);
+        });
       return;
     default:  // kPartial
       check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.lse.size() == m.pos.size() * (size_t)c.n_heads,
-            who + ": partial has the wrong size");
+            [&] { return who + ": partial has the wrong size"; });
       if (m.from.role == Role::kClient) {
-        check(plan_.head() > 0, who + ": unexpected partial from the client");
+        check(plan_.head() > 0, [&] { return who + ": unexpected partial from the client"; });
         return;
       }
       check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn(),
-            who + ": partial from an unknown node");
+            [&] { return who + ": partial from an unknown node"; });
       for (int32_t p : m.pos)
-        check(plan_.shard_of(p) == plan_.attn_q_shard(m.from.index),
-              who + ": partial for position " + std::to_string(p) + " from an AttnNode not of its shard");
+        check(plan_.shard_of(p) == plan_.attn_q_shard(m.from.index), [&] {
+          return who + ": partial for position " + std::to_string(p) + " from an AttnNode not of its shard";
+        });
       return;
   }
 }
 
 void CompNode::on_hidden(Message m, Outbox& out) {
   check(partials_got_ == partials_expected_,
-        self_.name(plan_.beta()) + ": new step before the previous one finished");
+        [&] { return self_.name(plan_.beta()) + ": new step before the previous one finished"; });
   step_ = m.step;
   flags_ = m.flags;
   pos_end_ = m.pos_end;
@@ -131,7 +135,7 @@ void CompNode::on_hidden(Message m, Outbox& out) {
 
 void CompNode::on_attention(const Message& m, Outbox& out) {
   check(m.step == step_ && m.layer == layer_,
-        self_.name(plan_.beta()) + ": partial for a step/block not in flight");
+        [&] { return self_.name(plan_.beta()) + ": partial for a step/block not in flight"; });
   if (mask_)
     take_merged(m);
   else

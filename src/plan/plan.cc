@@ -53,7 +53,6 @@ Plan Plan::make(const PlanSpec& s, const ModelConfig& cfg) {
   check(s.client_head >= -1, "plan: client head must be >= 0 (or -1 for the default, delta)");
   Plan p;
   p.spec_ = s;
-  p.n_layers_ = cfg.n_layers;
   if (p.spec_.client_head < 0) p.spec_.client_head = s.delta;
   p.head_ = s.public_prefix + p.spec_.client_head;
   p.attn_block_ = std::max(1, s.delta);

@@ -100,7 +100,6 @@ class Plan {
   int alpha() const { return spec_.alpha; }
   int beta() const { return spec_.beta; }
   int front_layers() const { return spec_.front_layers; }
-  int n_layers() const { return n_layers_; }
   int head() const { return head_; }  // positions < head stay at the client
   int comp_block() const { return comp_block_; }
   int attn_block() const { return attn_block_; }
@@ -147,7 +146,6 @@ class Plan {
 
  private:
   PlanSpec spec_;
-  int n_layers_ = 0;
   int head_ = 0;
   int comp_block_ = 1;
   int attn_block_ = 1;

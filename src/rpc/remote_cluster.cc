@@ -200,11 +200,6 @@ std::optional<std::string> RemoteCluster::error() const {
   return error_;
 }
 
-RoleStats RemoteCluster::client_stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return client_.stats();
-}
-
 int RemoteCluster::position() const {
   std::lock_guard<std::mutex> lock(mu_);
   return client_.position();
