@@ -115,6 +115,43 @@ TEST(Cli, QuantizedFilesGiveTheSameTextOnEveryPath) {
   EXPECT_FALSE(std::ifstream(dir + "/bad-type.gguf").good());
 }
 
+// `run --spares 1`: a CompNode SIGKILLed mid-generation costs one line on
+// stderr, and the text is the plaintext engine's. Bad --spares: one line.
+TEST(Cli, RunContinuesOnASpareWhenANodeDies) {
+  const std::string model = testing::shared_path("models/stories260K/stories260K.bin");
+  const std::string dir = testing::temp_dir();
+  const std::string gen = " -m " + model + " -p 'Once upon a time' -n 300 --no-stop";
+  CmdResult plain = run("generate" + gen);
+  ASSERT_EQ(plain.rc, 0) << plain.err;
+  // The kill lands once the nodes are up: during the session's opening or its steps.
+  const std::string script = "(" + std::string(CASCADE_BIN) + " run" + gen + " --spares 1 >" + dir + "/out 2>" + dir +
+                             "/err & P=$!; for i in $(seq 1 1200); do grep -q 'nodes up' " + dir +
+                             "/err && break; sleep 0.05; done; sleep 0.2; kill -9 $(pgrep -P $P -f 'role comp' | head -1);"
+                             " wait $P; echo $?)";
+  FILE* p = popen(script.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::array<char, 64> buf{};
+  std::string rc;
+  while (fgets(buf.data(), buf.size(), p)) rc += buf.data();
+  pclose(p);
+  std::ifstream out_f(dir + "/out"), err_f(dir + "/err");
+  const std::string out((std::istreambuf_iterator<char>(out_f)), {}), err((std::istreambuf_iterator<char>(err_f)), {});
+  EXPECT_EQ(rc, "0\n") << err;
+  EXPECT_EQ(out, plain.out);
+  size_t lines = 0;
+  for (size_t at = err.find("cascade: comp"); at != std::string::npos; at = err.find("cascade: comp", at + 1)) ++lines;
+  EXPECT_EQ(lines, 1u) << err;
+  EXPECT_NE(err.find(" failed ("), std::string::npos) << err;
+  EXPECT_NE(err.find("); continuing on spare 127.0.0.1:"), std::string::npos) << err;
+
+  CmdResult bad = run("run" + gen + " --spares -1");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.err.find("--spares must be in 0..64"), std::string::npos) << bad.err;
+  bad = run("run" + gen + " --spares 1 --cluster " + dir + "/none.json");
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.err.find("with --cluster list them under \"spares\" in the manifest"), std::string::npos) << bad.err;
+}
+
 // serve checks every option, and binds its port, before it loads the model.
 TEST(Cli, ServeRefusesBadOptionsBeforeLoadingTheModel) {
   // A port that is busy: a socket of this test listens on it.

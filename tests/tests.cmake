@@ -71,3 +71,21 @@ cascade_test(privacy_test cascade_attacks)
 # The module layering of docs/ARCHITECTURE.md: no upward include edge.
 add_test(NAME include_graph COMMAND ${CMAKE_SOURCE_DIR}/scripts/include_graph)
 set_tests_properties(include_graph PROPERTIES LABELS quick)
+# Failover onto spare nodes: killed and frozen nodes mid-generation, output exact.
+set(CASCADE_TEST_LABELS_failover_test net)
+cascade_test(failover_test cascade_rpc cascade_test_support)
+if(TARGET failover_test)
+  add_dependencies(failover_test cascade_node_test_bin)
+  target_compile_definitions(failover_test PRIVATE CASCADE_NODE_BIN="$<TARGET_FILE:cascade_node_test_bin>")
+endif()
+# The soak test, short: 4 sessions for 20 s with a node killed or frozen every 4-7 s, every generation
+# exact and none hung (too short to judge RSS/fd flatness; scripts/soak runs it long and does).
+include(${CMAKE_SOURCE_DIR}/tools/tools.cmake)
+if(TARGET cascade_soak)
+  add_test(NAME soak_short COMMAND cascade_soak --node-bin $<TARGET_FILE:cascade_node_test_bin>
+                                   --model ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin
+                                   --seconds 20 --sessions 4 --spares 1 --kill-min 4 --kill-max 7 --tokens 16
+                                   --warmup 8 --gen-deadline 60 --flat-check 0)
+  set_tests_properties(soak_short PROPERTIES TIMEOUT 180 LABELS "net;slow")
+  add_dependencies(cascade_soak cascade_node_test_bin)
+endif()

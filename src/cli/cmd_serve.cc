@@ -24,6 +24,7 @@
 #include "cli/commands.h"
 #include "net/manifest.h"
 #include "net/tls.h"
+#include "rpc/failover_backend.h"
 #include "rpc/local_process_cluster.h"
 #include "rpc/remote_cluster.h"
 #include "serve/completion_server.h"
@@ -80,6 +81,7 @@ void add_serve(CLI::App& app) {
     std::string chat_template;
     ServerOptions server;
     bool quiet = false;
+    int spares = 0;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -89,6 +91,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--cascade", a->cascade,
                   "serve through an embedded cluster of node processes on loopback: ALPHA,BETA[,C,DELTA]");
   cmd->add_option("--cluster", a->cluster, "serve through the remote nodes of this manifest");
+  cmd->add_option("--spares", a->spares,
+                  "with --cascade: also start K spare nodes of each role; a failed node's place goes to one")
+      ->capture_default_str();
   add_plan_options(cmd, a->plan);
   cmd->add_option("--alias", a->alias, "the model's name in the API (default: the file's name without extension)");
   cmd->add_option("--chat-template", a->chat_template,
@@ -104,6 +109,9 @@ void add_serve(CLI::App& app) {
   cmd->callback([a] {
     // Everything that can be wrong with the options, before the model loads.
     check(a->cascade.empty() || a->cluster.empty(), "give --cascade or --cluster, not both");
+    check(a->spares >= 0 && a->spares <= 64, "--spares must be in 0..64");
+    check(a->spares == 0 || !a->cascade.empty(),
+          "--spares starts spares of the embedded cluster (--cascade); with --cluster list them in the manifest");
     check(a->server.parallel >= 1 && a->server.parallel <= 256, "--parallel must be in 1..256");
     check(a->server.max_waiting >= 0 && a->server.max_waiting <= 4096, "--queue must be in 0..4096");
     const auto colon = a->listen.rfind(':');
@@ -161,13 +169,18 @@ void add_serve(CLI::App& app) {
     Tokenizer tok(std::move(*lm.vocab));
     std::unique_ptr<Plan> plan;
     std::unique_ptr<LocalProcessCluster> nodes;
-    std::vector<std::pair<std::string, std::string>> node_addresses;  // (name, address) for /health
+    std::shared_ptr<SparePool> pool;  // every request's session fails over through it
+    RemoteClusterOptions base;
+    const FailoverBackend::Notice notice = [](const std::string& line) { fprintf(stderr, "%s\n", line.c_str()); };
     BackendFactory factory;
     std::string mode = "plaintext engine";
     if (manifest) {
       plan = std::make_unique<Plan>(Plan::make(manifest->plan, lm.model.cfg));
-      for (const auto& [nid, address] : manifest->nodes) node_addresses.push_back({identity_name(nid), address});
-      factory = [&] { return std::unique_ptr<Backend>(RemoteCluster::from_manifest(lm.model, *manifest)); };
+      base.tls = load_tls_identity(manifest->ca, manifest->client_cert, manifest->client_key);
+      base.listen = manifest->client_listen;
+      base.advertise = manifest->client_advertise;
+      pool = std::make_shared<SparePool>(manifest->nodes, manifest->spares, base.tls, lm.model.file_sha256, base.link);
+      factory = [&] { return std::unique_ptr<Backend>(std::make_unique<FailoverBackend>(lm.model, *plan, pool, base, notice)); };
       mode = "remote cluster of " + a->cluster;
     } else if (cascade_spec) {
       plan = std::make_unique<Plan>(Plan::make(*cascade_spec, lm.model.cfg));
@@ -177,17 +190,22 @@ void add_serve(CLI::App& app) {
                                                                               .model_path = a->model.model,
                                                                               .n_comp = plan->alpha(),
                                                                               .n_attn = plan->n_attn(),
+                                                                              .n_spares = a->spares,
                                                                               .map_weights = a->model.mmap});
-      for (int i = 0; i < plan->alpha(); ++i)
-        node_addresses.push_back({"comp" + std::to_string(i), nodes->address(Role::kComp, i)});
-      for (int i = 0; i < plan->n_attn(); ++i)
-        node_addresses.push_back({"attn" + std::to_string(i), nodes->address(Role::kAttn, i)});
-      factory = [&] { return std::unique_ptr<Backend>(nodes->connect(lm.model, *plan)); };
+      base.tls = nodes->client_identity();
+      pool = nodes->spare_pool(lm.model, plan->spec(), base.link);
+      factory = [&] { return std::unique_ptr<Backend>(std::make_unique<FailoverBackend>(lm.model, *plan, pool, base, notice)); };
       mode = "embedded cluster of node processes";
     } else {
       factory = [&] { return std::unique_ptr<Backend>(std::make_unique<PlainBackend>(lm.model)); };
     }
-    if (!node_addresses.empty()) server.set_health_probe([node_addresses] { return probe_nodes(node_addresses); });
+    // /health probes the nodes where they are now (after any failover).
+    if (pool)
+      server.set_health_probe([pool] {
+        std::vector<std::pair<std::string, std::string>> now;
+        for (const auto& [nid, address] : pool->placement().nodes) now.push_back({identity_name(nid), address});
+        return probe_nodes(now);
+      });
     server.ready({.id = id,
                   .tok = &tok,
                   .context_length = lm.model.cfg.context_length,

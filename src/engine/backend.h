@@ -3,6 +3,7 @@
 //   PlainBackend   the plaintext Engine (every role local)
 //   LocalCluster   Cascade's roles in this process, on an in-memory bus
 //   RemoteCluster  Cascade's nodes over gRPC (rpc/)
+//   FailoverBackend  a RemoteCluster that moves a lost node's place to a spare
 #pragma once
 
 #include <cstdint>

@@ -87,6 +87,18 @@ ClusterManifest parse_manifest(const json& j, const std::string& base_dir) {
     check(!m.nodes.count(id), "manifest: " + id.name(beta) + " is listed twice");
     m.nodes[id] = string_field(nodes[i], "address", where);
   }
+  if (j.contains("spares")) {
+    const json& spares = j.at("spares");
+    check(spares.is_array(), "manifest: \"spares\" must be an array of {\"role\", \"address\"}");
+    for (size_t i = 0; i < spares.size(); ++i) {
+      const std::string where = "spares[" + std::to_string(i) + "]";
+      const std::string role = string_field(spares[i], "role", where);
+      check(role == "comp" || role == "attn", "manifest: " + where + ".role must be \"comp\" or \"attn\", not \"" + role + "\"");
+      check(!spares[i].contains("index"), "manifest: " + where + " has an \"index\"; a spare has no place in the plan "
+                                          "until it takes a failed node's (list placed nodes under \"nodes\")");
+      m.spares.push_back({role == "comp" ? Role::kComp : Role::kAttn, string_field(spares[i], "address", where)});
+    }
+  }
   validate_manifest(m);
   return m;
 }
@@ -114,6 +126,11 @@ void validate_manifest(const ClusterManifest& m) {
     check(addr.find(':') != std::string::npos, "manifest: " + id.name(s.beta) + " address \"" + addr + "\" is not host:port");
     check(addresses.insert(addr).second, "manifest: two nodes at address " + addr + " (one node per address)");
   }
+  for (const SpareNode& sp : m.spares) {
+    check(sp.address.find(':') != std::string::npos, "manifest: spare address \"" + sp.address + "\" is not host:port");
+    check(addresses.insert(sp.address).second,
+          "manifest: spare " + sp.address + " is listed twice, or is also a node of the plan (one node per address)");
+  }
   std::string missing;
   for (int r = 0; r < s.alpha; ++r)
     if (!m.nodes.count({Role::kComp, r})) missing += " comp" + std::to_string(r);
@@ -130,9 +147,15 @@ json manifest_to_json(const ClusterManifest& m) {
     nodes.push_back({{"role", id.role == Role::kComp ? "comp" : "attn"}, {"index", id.index}, {"address", addr}});
   json client{{"cert", m.client_cert}, {"key", m.client_key}, {"listen", m.client_listen}};
   if (!m.client_advertise.empty()) client["advertise"] = m.client_advertise;
-  json j{{"ca", m.ca}, {"client", client}, {"nodes", nodes}, {"plan", plan_spec_to_json(m.plan)}};
-  if (!m.crl.empty()) j["crl"] = m.crl;
-  return j;
+  json out{{"ca", m.ca}, {"client", client}, {"nodes", nodes}, {"plan", plan_spec_to_json(m.plan)}};
+  if (!m.crl.empty()) out["crl"] = m.crl;
+  if (!m.spares.empty()) {
+    json spares = json::array();
+    for (const SpareNode& sp : m.spares)
+      spares.push_back({{"role", sp.role == Role::kComp ? "comp" : "attn"}, {"address", sp.address}});
+    out["spares"] = spares;
+  }
+  return out;
 }
 
 }  // namespace cascade

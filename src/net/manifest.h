@@ -6,11 +6,15 @@
 //                 "advertise": "10.0.0.5:7000" },          // optional
 //     "nodes": [ { "role": "comp", "index": 0, "address": "127.0.0.1:5001" },
 //                { "role": "attn", "index": 3, "address": "127.0.0.1:5012" }, ... ],
+//     "spares": [ { "role": "comp", "address": "127.0.0.1:5009" }, ... ],   // optional
 //     "plan": { "alpha": 2, "beta": 2, "c": 6, "delta": 3, "front_layers": 1,
 //               "public_prefix": 1, "client_head": -1, "horizon": 0 } }
 //
 // JSON rather than YAML: nlohmann-json is already a dependency. File paths are
 // relative to the manifest's folder. AttnNode (a, b) has index a·β + b.
+// Spares are running node daemons with no place in the plan; when a node
+// fails mid-generation the client continues on a spare of its role
+// (rpc/failover_backend.h). A CompNode spare must serve the client's model.
 #pragma once
 
 #include <string>
@@ -30,6 +34,7 @@ struct ClusterManifest {
   std::string client_listen = "127.0.0.1:0";
   std::string client_advertise;             // address nodes call back; empty = the bound listen address
   AddressBook nodes;                        // every node of the plan
+  std::vector<SpareNode> spares;            // in the order they are taken
   PlanSpec plan;
 };
 
@@ -40,7 +45,7 @@ ClusterManifest load_manifest(const std::string& path);
 nlohmann::json manifest_to_json(const ClusterManifest& m);
 
 // Every node of the plan has exactly one entry, no node outside the plan,
-// no two nodes at one address, and the TLS files are readable PEM.
+// no two nodes (or spares) at one address, and the TLS files are readable PEM.
 void validate_manifest(const ClusterManifest& m);
 
 nlohmann::json plan_spec_to_json(const PlanSpec& s);

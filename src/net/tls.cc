@@ -121,8 +121,9 @@ std::string peer_common_name(const grpc::ServerContextBase& ctx) {
   return names.empty() ? "" : std::string(names.front().data(), names.front().size());
 }
 
-grpc::Status check_peer_is(const std::string& cn, const NodeId& claimed, int beta, const std::string& receiver) {
-  const std::string want = identity_name(claimed);
+grpc::Status check_peer_is(const std::string& cn, const NodeId& claimed, int beta, const std::string& receiver,
+                           const std::string& named) {
+  const std::string want = named.empty() ? identity_name(claimed) : named;
   if (cn == want) return grpc::Status::OK;
   return {grpc::StatusCode::PERMISSION_DENIED,
           receiver + ": a message claiming to be from " + claimed.name(beta) + " came over TLS as '" + cn +

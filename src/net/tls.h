@@ -48,8 +48,10 @@ std::string identity_name(const NodeId& id);
 std::string peer_common_name(const grpc::ServerContextBase& ctx);
 
 // OK, or PERMISSION_DENIED naming both, when the peer whose verified common
-// name is `peer_cn` (peer_common_name) is not `claimed`.
+// name is `peer_cn` (peer_common_name) is not `claimed`. `want` is the name
+// the session gives `claimed` (a spare in a failed node's place); empty means
+// identity_name(claimed).
 grpc::Status check_peer_is(const std::string& peer_cn, const NodeId& claimed, int beta,
-                           const std::string& receiver);
+                           const std::string& receiver, const std::string& want = {});
 
 }  // namespace cascade

@@ -35,19 +35,20 @@ LocalProcessCluster::LocalProcessCluster(LocalProcessClusterOptions opts) : opts
   check(mkdtemp(tmpl) != nullptr, std::string("local cluster: cannot create a temporary folder: ") + std::strerror(errno));
   dir_ = tmpl;
   try {
-    // The CA key never touches the disk: nobody can mint more certificates.
-    const CertAndKey ca = make_ca("Cascade throwaway CA", 2);
-    write_file_atomic(dir_ + "/ca.pem", ca.cert_pem);
-    write_cert_and_key(make_leaf(ca, "client", {}, 2), dir_, "client");
+    // The CA key never touches the disk: nobody else can mint more certificates.
+    ca_ = make_ca("Cascade throwaway CA", 2);
+    write_file_atomic(dir_ + "/ca.pem", ca_.cert_pem);
+    write_cert_and_key(make_leaf(ca_, "client", {}, 2), dir_, "client");
     for (int r = 0; r < opts_.n_comp; ++r) children_.push_back({Role::kComp, r});
     for (int i = 0; i < opts_.n_attn; ++i) children_.push_back({Role::kAttn, i});
-    for (Child& c : children_) {
-      const std::string name = std::string(role_flag(c.role)) + std::to_string(c.index);
-      c.ready_file = dir_ + "/" + name + ".addr";
-      c.log_file = dir_ + "/" + name + ".log";
-      spawn(c, write_cert_and_key(make_leaf(ca, name, {}, 2), dir_, name));
+    for (int k = 0; k < std::max(0, opts_.n_spares); ++k)
+      for (Role role : {Role::kComp, Role::kAttn}) children_.push_back({role, next_spare_[role == Role::kAttn]++, true});
+    std::vector<size_t> all;
+    for (size_t i = 0; i < children_.size(); ++i) {
+      start(children_[i]);
+      all.push_back(i);
     }
-    wait_until_healthy();
+    wait_until_healthy(all);
   } catch (...) {
     stop_all();
     std::filesystem::remove_all(dir_);
@@ -59,6 +60,56 @@ LocalProcessCluster::~LocalProcessCluster() {
   stop_all();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+}
+
+void LocalProcessCluster::start(Child& c) {
+  c.name = std::string(role_flag(c.role)) + (c.spare ? "-spare" : "") + std::to_string(c.index);
+  c.ready_file = dir_ + "/" + c.name + ".addr";
+  c.log_file = dir_ + "/" + c.name + ".log";
+  spawn(c, write_cert_and_key(make_leaf(ca_, c.name, {}, 2), dir_, c.name));
+}
+
+SpareNode LocalProcessCluster::add_spare(Role role) {
+  children_.push_back({role, next_spare_[role == Role::kAttn]++, true});
+  const size_t i = children_.size() - 1;
+  start(children_[i]);
+  wait_until_healthy({i});
+  return {role, children_[i].address};
+}
+
+std::vector<SpareNode> LocalProcessCluster::spares() const {
+  std::vector<SpareNode> out;
+  for (const Child& c : children_)
+    if (c.spare && c.pid > 0) out.push_back({c.role, c.address});
+  return out;
+}
+
+std::shared_ptr<SparePool> LocalProcessCluster::spare_pool(const Model& model, const PlanSpec& spec,
+                                                           LinkOptions link) const {
+  const ClusterManifest m = manifest(spec);
+  return std::make_shared<SparePool>(m.nodes, m.spares, client_identity(), model.file_sha256, link);
+}
+
+pid_t LocalProcessCluster::pid_at(const std::string& address) const {
+  for (const Child& c : children_)
+    if (c.address == address && c.pid > 0) return c.pid;
+  return -1;
+}
+
+void LocalProcessCluster::kill_at(const std::string& address) {
+  for (Child& c : children_) {
+    if (c.address != address || c.pid <= 0) continue;
+    kill(c.pid, SIGKILL);
+    waitpid(c.pid, nullptr, 0);
+    c.pid = -1;
+  }
+}
+
+std::vector<LocalProcessCluster::Process> LocalProcessCluster::processes() const {
+  std::vector<Process> out;
+  for (const Child& c : children_)
+    if (c.pid > 0) out.push_back({c.name, c.address, c.pid});
+  return out;
 }
 
 void LocalProcessCluster::spawn(Child& c, const PemPaths& pem) {
@@ -103,18 +154,18 @@ void LocalProcessCluster::spawn(Child& c, const PemPaths& pem) {
   c.pid = pid;
 }
 
-void LocalProcessCluster::wait_until_healthy() {
+void LocalProcessCluster::wait_until_healthy(const std::vector<size_t>& which) {
   const auto deadline = std::chrono::steady_clock::now() + opts_.startup_timeout;
   auto died = [&](Child& c) {
     int status = 0;
     if (c.pid > 0 && waitpid(c.pid, &status, WNOHANG) == c.pid) {
       c.pid = -1;
-      throw Error("local cluster: " + std::string(role_flag(c.role)) + " node " + std::to_string(c.index) +
-                  " exited during startup; its log:\n" + tail_of(c.log_file));
+      throw Error("local cluster: node " + c.name + " exited during startup; its log:\n" + tail_of(c.log_file));
     }
   };
   // 1. Every child writes its bound address.
-  for (Child& c : children_) {
+  for (size_t i : which) {
+    Child& c = children_[i];
     while (true) {
       std::ifstream f(c.ready_file);
       if (f && std::getline(f, c.address) && !c.address.empty()) break;
@@ -126,7 +177,8 @@ void LocalProcessCluster::wait_until_healthy() {
   }
   // 2. Every child answers Health over mutual TLS.
   PeerChannels channels(channel_credentials(client_identity()), {});
-  for (Child& c : children_) {
+  for (size_t i : which) {
+    Child& c = children_[i];
     while (true) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -144,7 +196,10 @@ void LocalProcessCluster::wait_until_healthy() {
 
 void LocalProcessCluster::stop_all() {
   for (Child& c : children_)
-    if (c.pid > 0) kill(c.pid, SIGTERM);
+    if (c.pid > 0) {
+      kill(c.pid, SIGTERM);
+      kill(c.pid, SIGCONT);  // a stopped child (a hang test) must run to exit
+    }
   const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   for (Child& c : children_) {
     while (c.pid > 0) {
@@ -166,7 +221,7 @@ void LocalProcessCluster::stop_all() {
 
 LocalProcessCluster::Child& LocalProcessCluster::child(Role role, int index) {
   for (Child& c : children_)
-    if (c.role == role && c.index == index) return c;
+    if (c.role == role && c.index == index && !c.spare) return c;
   throw Error("local cluster: no " + std::string(role_flag(role)) + " process " + std::to_string(index));
 }
 
@@ -201,6 +256,7 @@ ClusterManifest LocalProcessCluster::manifest(const PlanSpec& spec) const {
   m.plan = spec;
   for (int r = 0; r < spec.alpha; ++r) m.nodes[{Role::kComp, r}] = address(Role::kComp, r);
   for (int i = 0; i < spec.beta * spec.beta; ++i) m.nodes[{Role::kAttn, i}] = address(Role::kAttn, i);
+  m.spares = spares();
   return m;
 }
 

@@ -7,6 +7,10 @@
 // waits until each answers Health, and hands out RemoteClusters: a plan with
 // α ≤ n_comp and β² ≤ n_attn uses CompNode processes 0..α-1 and AttnNode
 // processes 0..β²-1. Sessions of several clients may share the processes.
+// With n_spares it also starts that many spare daemons of each role (their
+// certificates are named "comp-spare<k>", "attn-spare<k>"), listed in the
+// manifest's spares and in spare_pool() for FailoverBackend; add_spare()
+// starts one more (to refill the pool after a failure).
 //
 // The children die with this object (SIGTERM, then SIGKILL, then reaped) and
 // with this process (PR_SET_PDEATHSIG), so a crashing test leaves no orphans.
@@ -27,6 +31,7 @@
 #include "net/certs.h"
 #include "net/manifest.h"
 #include "rpc/remote_cluster.h"
+#include "rpc/spare_pool.h"
 
 namespace cascade {
 
@@ -35,6 +40,7 @@ struct LocalProcessClusterOptions {
   std::vector<std::string> node_command = {"node"};  // argv after the binary, before the flags
   std::string model_path;                            // the CompNodes' model
   int n_comp = 4, n_attn = 16;
+  int n_spares = 0;          // spare daemons of each role, outside the plan
   bool map_weights = false;  // CompNodes only memory-map the model (node --mmap): no copy each
   std::vector<std::string> extra_node_args;  // e.g. {"--rpc-deadline-ms", "2000"}
   // Added to the children's environment (unless already set there). Many
@@ -62,8 +68,15 @@ class LocalProcessCluster {
   // A client session over the processes for `plan`. `base` supplies
   // deadlines; the TLS identity is the cluster's client certificate.
   std::unique_ptr<RemoteCluster> connect(const Model& model, const Plan& plan, RemoteClusterOptions base = {}) const;
-  // The manifest of `spec` over these processes (paths in dir()).
+  // The manifest of `spec` over these processes (paths in dir()), with the
+  // spares running now.
   ClusterManifest manifest(const PlanSpec& spec) const;
+  // A pool of the plan's nodes and the spares running now, checked with the
+  // client's certificate; `model` is the one CompNode spares must serve.
+  std::shared_ptr<SparePool> spare_pool(const Model& model, const PlanSpec& spec, LinkOptions link = {}) const;
+  // Starts one more spare of `role` and waits until it is healthy.
+  SpareNode add_spare(Role role);
+  std::vector<SpareNode> spares() const;  // spares started and not killed
 
   const std::string& dir() const { return dir_; }
   TlsIdentity client_identity() const;
@@ -72,23 +85,37 @@ class LocalProcessCluster {
   pid_t pid(Role role, int index) const;
   // SIGKILLs and reaps one node (failure tests).
   void kill_node(Role role, int index);
+  // The same by address (a node or a spare); -1 / no-op when none lives there.
+  pid_t pid_at(const std::string& address) const;
+  void kill_at(const std::string& address);
+
+  struct Process {
+    std::string name;  // "comp1", "attn-spare3"
+    std::string address;
+    pid_t pid;
+  };
+  std::vector<Process> processes() const;  // every live child
 
  private:
   struct Child {
     Role role;
-    int index;
+    int index;           // place in the plan, or spare number
+    bool spare = false;
     pid_t pid = -1;
-    std::string address, ready_file, log_file;
+    std::string name, address, ready_file, log_file;
   };
   Child& child(Role role, int index);
   const Child& child(Role role, int index) const;
+  void start(Child& c);  // certificate, then spawn
   void spawn(Child& c, const PemPaths& pem);
-  void wait_until_healthy();
+  void wait_until_healthy(const std::vector<size_t>& which);
   void stop_all();
 
   LocalProcessClusterOptions opts_;
   std::string dir_;
+  CertAndKey ca_;  // kept in memory only, to certify spares started later
   std::vector<Child> children_;
+  int next_spare_[2] = {0, 0};  // per role: comp, attn
 };
 
 }  // namespace cascade

@@ -39,8 +39,8 @@ class NodeServer::Service {
               self_name() + ": no session " + std::to_string(in.msg.session) + " (never opened, closed, or idle too long)"};
     if (session->failed())
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
-    const Admission a =
-        admit_link_message(in, peer_cn, session->self(), session->book(), session->beta(), session->name());
+    const Admission a = admit_link_message(in, peer_cn, session->self(), session->book(), session->beta(),
+                                           session->name(), session->identities());
     if (a.ends_session) session->fail(a.status.error_message());
     if (!a.status.ok()) return a.status;
     const NodeLimits& lim = s_.opts_.limits;
@@ -92,7 +92,11 @@ class NodeServer::Service {
       const PlanSpec spec = from_wire(req.plan());
       const int beta = std::max(1, spec.beta);
       AddressBook book;
-      for (const auto& p : req.peers()) book[from_wire(p.id())] = p.address();
+      PeerIdentities identities;
+      for (const auto& p : req.peers()) {
+        book[from_wire(p.id())] = p.address();
+        if (!p.identity().empty()) identities[from_wire(p.id())] = p.identity();
+      }
       if (book.count(self)) who = self.name(beta) + " at " + book[self];
       check(id != 0, "session id 0 is reserved");
       check(self.role == s_.opts_.role, "this node serves " + std::string(role_name(s_.opts_.role)) +
@@ -129,7 +133,7 @@ class NodeServer::Service {
         check_session_limits(lim, plan, bound, s_.reserved_bytes(), who);
       }
       auto session = std::make_shared<NodeSession>(id, self, plan, cfg, s_.opts_.model, std::move(book), *s_.channels_,
-                                                   s_.server_->loop(), req.mask_secret());
+                                                   s_.server_->loop(), req.mask_secret(), std::move(identities));
       MutexLock lock(s_.mu_);
       s_.sessions_[id] = std::move(session);
       s_.bounds_[id] = bound;

@@ -16,12 +16,14 @@ std::string node_name(const NodeId& self, const Plan& plan, const AddressBook& b
 }  // namespace
 
 NodeSession::NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig& cfg, const Model* model,
-                         AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret)
+                         AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret,
+                         PeerIdentities identities)
     : id_(id),
       self_(self),
       plan_(std::move(plan)),
       cfg_(cfg),
       book_(std::move(book)),
+      identities_(std::move(identities)),
       name_(node_name(self, plan_, book_)),
       links_(channels, loop, book_, [this](const SendFailure& f) { fail(describe(f, plan_.beta(), name_)); }) {
   if (self.role == Role::kComp) {

@@ -31,9 +31,11 @@ class NodeSession {
 
   // `plan` is the session's (already checked). `model` is the node's model
   // for a CompNode, null for an AttnNode (which only needs `cfg`). `book`
-  // holds every party, this node included.
+  // holds every party, this node included; `identities` the certificate
+  // names that are not the default (spares in a failed node's place).
   NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig& cfg, const Model* model,
-              AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret = {});
+              AddressBook book, PeerChannels& channels, LinkLoop& loop, std::string mask_secret = {},
+              PeerIdentities identities = {});
   // Closes the links (waiting up to a second for peers to take what is
   // queued). Must not run on the loop thread: release() first.
   ~NodeSession();
@@ -51,6 +53,8 @@ class NodeSession {
   // "comp1 at 127.0.0.1:5001": how errors name this node.
   const std::string& name() const { return name_; }
   const AddressBook& book() const { return book_; }
+  // Certificate names that are not the default (spares in a failed node's place).
+  const PeerIdentities& identities() const { return identities_; }
   NodeId self() const { return self_; }
   int beta() const { return plan_.beta(); }
   const Plan& plan() const { return plan_; }
@@ -67,6 +71,7 @@ class NodeSession {
   const Plan plan_;
   const ModelConfig cfg_;
   const AddressBook book_;
+  const PeerIdentities identities_;
   const std::string name_;
   Mutex role_mu_;  // one message at a time
   std::unique_ptr<NodeRole> role_ PT_GUARDED_BY(role_mu_);

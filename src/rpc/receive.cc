@@ -5,7 +5,8 @@
 namespace cascade {
 
 Admission admit_link_message(const LinkMessage& in, const std::string& peer_cn, const NodeId& self,
-                             const AddressBook& book, int beta, const std::string& who) {
+                             const AddressBook& book, int beta, const std::string& who,
+                             const PeerIdentities& identities) {
   if (!in.malformed.empty())
     return {{grpc::StatusCode::INVALID_ARGUMENT, who + " refused a message: " + in.malformed}, true};
   const Message& m = in.msg;
@@ -13,7 +14,8 @@ Admission admit_link_message(const LinkMessage& in, const std::string& peer_cn, 
     return {{grpc::StatusCode::INVALID_ARGUMENT, who + ": message addressed to " + m.to.name(beta) + ", not to it"}};
   if (!book.count(m.from))
     return {{grpc::StatusCode::PERMISSION_DENIED, who + ": sender is not a party of the session"}};
-  return {check_peer_is(peer_cn, m.from, beta, who)};
+  auto named = identities.find(m.from);
+  return {check_peer_is(peer_cn, m.from, beta, who, named == identities.end() ? std::string() : named->second)};
 }
 
 }  // namespace cascade

@@ -3,7 +3,8 @@
 //   1. it decoded to a well-formed Message (wire.h's decode_link);
 //   2. it is addressed to this party;
 //   3. its sender is a party of the session;
-//   4. the sender's verified certificate names that party.
+//   4. the sender's verified certificate names that party (the default name
+//      for its id, or the one `identities` gives a spare in a failed node's place).
 // The session lookup before it, and what a refusal does to the session, are
 // the caller's: a malformed message (1) ends the session, since the role's
 // state could no longer be trusted; the others only refuse the stream.
@@ -25,6 +26,7 @@ struct Admission {
 
 // `who` names the receiver in errors ("comp1 at 127.0.0.1:5001").
 Admission admit_link_message(const LinkMessage& in, const std::string& peer_cn, const NodeId& self,
-                             const AddressBook& book, int beta, const std::string& who);
+                             const AddressBook& book, int beta, const std::string& who,
+                             const PeerIdentities& identities = {});
 
 }  // namespace cascade

@@ -53,6 +53,19 @@ std::map<NodeId, grpc::Status> on_every_node(PeerChannels& ch, const AddressBook
   return result;
 }
 
+// Why a node counts as gone, in a few words, from a failed call's status.
+std::string gone_reason(const grpc::Status& s, std::chrono::milliseconds deadline) {
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+    return "no answer within " + std::to_string(deadline.count()) + " ms";
+  // gRPC's message nests causes ("failed to connect to all addresses; last
+  // error: UNKNOWN: ipv4:...: Connection refused"): the innermost says it.
+  const std::string& m = s.error_message();
+  const size_t colon = m.rfind(": ");
+  const std::string cause = colon == std::string::npos ? m : m.substr(colon + 2);
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) return cause.empty() ? "unreachable" : "unreachable: " + cause;
+  return cause;
+}
+
 }  // namespace
 
 // The client's gRPC endpoint: only Link (and Health) mean anything here.
@@ -72,7 +85,7 @@ class RemoteCluster::Service {
     if (in.msg.session != c_.session_)
       return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(in.msg.session)};
     const Admission a = admit_link_message(in, peer_cn, {Role::kClient, 0}, c_.book_, c_.plan_.beta(),
-                                           "client at " + c_.address_);
+                                           "client at " + c_.address_, c_.opts_.identities);
     if (a.ends_session) c_.set_error(a.status.error_message());
     if (!a.status.ok()) return a.status;
     c_.handle(in.msg);
@@ -131,6 +144,7 @@ void RemoteCluster::open_sessions(const Model& model) {
     auto* p = base.add_peers();
     to_wire(id, p->mutable_id());
     p->set_address(addr);
+    if (auto it = opts_.identities.find(id); it != opts_.identities.end()) p->set_identity(it->second);
   }
   std::string mask_secret;
   {
@@ -157,18 +171,23 @@ void RemoteCluster::open_sessions(const Model& model) {
     if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
         (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && s.error_message().find(addr) != std::string::npos))
       throw Error(s.error_message());  // the node's own words, naming it (a refusal, or a limit)
-    throw Error(describe(SendFailure{id, addr, s}, plan_.beta(), "the client opening the session"));
+    const std::string what = describe(SendFailure{id, addr, s}, plan_.beta(), "the client opening the session");
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+      throw NodeFailure(what, id, addr, gone_reason(s, opts_.link.rpc_deadline));
+    throw Error(what);
   }
 }
 
-void RemoteCluster::close_sessions() {
+void RemoteCluster::close_sessions(std::optional<NodeId> skip) {
   if (closed_) return;
   closed_ = true;
   wire::SessionRef ref;
   ref.set_session(session_);
+  AddressBook book = book_;
+  if (skip) book.erase(*skip);
   std::map<NodeId, wire::Ack> acks;
-  for (const auto& [id, addr] : book_) acks[id];
-  on_every_node(*channels_, book_, std::min<std::chrono::milliseconds>(opts_.link.rpc_deadline, std::chrono::seconds(2)),
+  for (const auto& [id, addr] : book) acks[id];
+  on_every_node(*channels_, book, std::min<std::chrono::milliseconds>(opts_.link.rpc_deadline, std::chrono::seconds(2)),
                 acks, [&](wire::Node::Stub& stub, grpc::ClientContext* ctx, const NodeId&, auto* cq) {
                   return stub.PrepareAsyncCloseSession(ctx, ref, cq);
                 });
@@ -213,7 +232,7 @@ void RemoteCluster::handle(Message& m) {
   cv_.notify_all();
 }
 
-std::optional<std::string> RemoteCluster::probe_nodes() {
+std::optional<NodeFailure> RemoteCluster::probe_nodes() {
   const wire::HealthRequest req;
   std::map<NodeId, wire::HealthReply> replies;
   // The RPC deadline, not stall_probe: a node answers on its link loop, so
@@ -223,8 +242,35 @@ std::optional<std::string> RemoteCluster::probe_nodes() {
                                 return stub.PrepareAsyncHealth(ctx, req, cq);
                               });
   for (const auto& [id, s] : status)
-    if (!s.ok()) return describe(SendFailure{id, book_.at(id), s}, plan_.beta(), "the client's health check");
+    if (!s.ok())
+      return NodeFailure(describe(SendFailure{id, book_.at(id), s}, plan_.beta(), "the client's health check"), id,
+                         book_.at(id), gone_reason(s, opts_.link.rpc_deadline));
   return std::nullopt;
+}
+
+// The caller's MutexLock holds mu_; this lets go of it and takes it back.
+void RemoteCluster::fail_step() {
+  if (!attributed_) {
+    attributed_ = true;
+    mu_.unlock();
+    // Any error — a node's report, a failed link — may be a node that is
+    // gone: the health check names it.
+    std::optional<NodeFailure> dead;
+    if (!failure_) dead = probe_nodes();
+    mu_.lock();
+    if (dead && !failure_) failure_ = std::move(dead);
+    std::optional<NodeId> gone;
+    if (failure_) gone = failure_->node;
+    mu_.unlock();
+    close_sessions(gone);  // not waiting for the node that is gone
+    mu_.lock();
+  }
+  throw_error();
+}
+
+void RemoteCluster::throw_error() const {
+  if (failure_) throw NodeFailure(*error_, failure_->node, failure_->address, failure_->reason);
+  throw Error(*error_);
 }
 
 void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector<float>& logits) {
@@ -232,7 +278,7 @@ void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vecto
   MessageList out;
   {
     MutexLock lock(mu_);
-    if (error_) throw Error(*error_);
+    if (error_) fail_step();  // e.g. a link that broke between steps
     client_.begin_step(tokens, n, all_rows, out);
     last_activity_ = Clock::now();
   }
@@ -256,15 +302,13 @@ void RemoteCluster::step(const int32_t* tokens, int n, bool all_rows, std::vecto
     lock.unlock();
     auto dead = probe_nodes();
     lock.lock();
-    if (dead && !error_) error_ = *dead;
+    if (dead && !error_) {
+      error_ = dead->what();
+      failure_ = std::move(dead);
+    }
     last_activity_ = Clock::now();
   }
-  if (error_) {
-    const std::string e = *error_;
-    lock.unlock();
-    close_sessions();
-    throw Error(e);
-  }
+  if (error_) fail_step();
   logits = client_.logits();
 }
 

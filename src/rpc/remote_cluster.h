@@ -11,8 +11,11 @@
 // deadline instead of at the step deadline.
 // Errors throw cascade::Error naming the node and why, e.g.
 //   "attn(2,3) at 127.0.0.1:5012 is unreachable: ... (reported by comp1 at ...)";
-// after one, the cluster is unusable (step() throws it again). The destructor
-// closes the sessions.
+// after one, the cluster is unusable (step() throws it again). When a node is
+// gone — it fails the health check that follows any error, or cannot be
+// reached to open the session — the Error is a NodeFailure naming it, which
+// FailoverBackend (rpc/failover_backend.h) answers with a spare. The
+// destructor closes the sessions.
 #pragma once
 
 #include <chrono>
@@ -29,9 +32,22 @@
 #include "nodes/client.h"
 #include "rpc/link_server.h"
 #include "rpc/peer_link.h"
+#include "util/error.h"
 #include "util/mutex.h"
 
 namespace cascade {
+
+// The Error of a session that lost a node: the node does not answer (it is
+// unreachable, or silent past the RPC deadline). what() is the error as the
+// session saw it; node, address and reason name the node that is gone.
+class NodeFailure : public Error {
+ public:
+  NodeFailure(const std::string& what, NodeId node, std::string address, std::string reason)
+      : Error(what), node(node), address(std::move(address)), reason(std::move(reason)) {}
+  NodeId node;
+  std::string address;
+  std::string reason;  // short: "unreachable: Connection refused", "no answer within 2000 ms"
+};
 
 struct RemoteClusterOptions {
   TlsIdentity tls;                     // the client's certificate, key and the CA
@@ -40,6 +56,7 @@ struct RemoteClusterOptions {
   LinkOptions link;                    // deadline of every RPC, max message size
   std::chrono::milliseconds step_deadline{120'000};
   std::chrono::milliseconds stall_probe{1000};
+  PeerIdentities identities;           // certificate names that are not the default (spares)
 };
 
 class RemoteCluster : public Backend {
@@ -69,9 +86,13 @@ class RemoteCluster : public Backend {
   void handle(Message& m);
   void set_error(const std::string& e);
   // Node that fails a Health RPC, if any.
-  std::optional<std::string> probe_nodes();
+  std::optional<NodeFailure> probe_nodes();
+  // Names the node behind error_ (once: a health check of every node), closes
+  // the sessions and throws.
+  [[noreturn]] void fail_step() REQUIRES(mu_);
+  [[noreturn]] void throw_error() const REQUIRES(mu_);  // error_, as a NodeFailure when failure_ names a node
   void open_sessions(const Model& model);
-  void close_sessions();
+  void close_sessions(std::optional<NodeId> skip = std::nullopt);  // all but `skip`
 
   const Plan plan_;
   RemoteClusterOptions opts_;
@@ -80,6 +101,8 @@ class RemoteCluster : public Backend {
   std::condition_variable cv_;
   Client client_ GUARDED_BY(mu_);
   std::optional<std::string> error_ GUARDED_BY(mu_);
+  std::optional<NodeFailure> failure_;  // the node behind error_, when one is gone (step's thread only)
+  bool attributed_ = false;             // fail_step has looked for it (step's thread only)
   std::chrono::steady_clock::time_point last_activity_ GUARDED_BY(mu_);
   AddressBook book_;  // nodes and the client
   std::string address_;
