@@ -51,3 +51,19 @@ add_test(NAME openai_client COMMAND ${CMAKE_SOURCE_DIR}/scripts/openai_test.sh $
                                     ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin)
 set_tests_properties(openai_client PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
 cascade_test(privacy_test cascade_attacks cascade_transport)
+# The fuzz targets' corpora (tests/fuzz/corpus/TARGET, crashes found included)
+# replayed through the same LLVMFuzzerTestOneInput functions, without
+# libFuzzer: one binary, each target's file compiled with its entry renamed.
+set(CASCADE_FUZZ_NAMES gguf llama2c tokenizer wire manifest api_request plan)
+set(CASCADE_FUZZ_REPLAY_SRCS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_replay.cc)
+foreach(name ${CASCADE_FUZZ_NAMES})
+  set(wrapper ${CMAKE_BINARY_DIR}/fuzz_replay/fuzz_${name}.cc)
+  file(CONFIGURE OUTPUT ${wrapper} CONTENT
+       "#define LLVMFuzzerTestOneInput cascade_fuzz_${name}\n#include \"tests/fuzz/fuzz_${name}.cc\"\n")
+  list(APPEND CASCADE_FUZZ_REPLAY_SRCS ${wrapper})
+endforeach()
+add_executable(fuzz_replay ${CASCADE_FUZZ_REPLAY_SRCS})
+target_link_libraries(fuzz_replay PRIVATE cascade_serve cascade_net nlohmann_json::nlohmann_json)
+foreach(name ${CASCADE_FUZZ_NAMES})
+  add_test(NAME fuzz_replay.${name} COMMAND fuzz_replay ${name} ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+endforeach()

@@ -198,4 +198,30 @@ ApiRequest parse_api_request(const std::string& body, bool chat, int vocab_size)
   return r;
 }
 
+TokenizeRequest parse_tokenize_request(const std::string& body) {
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("content") || !j["content"].is_string())
+    throw ApiError(400, "send {\"content\": \"text\", \"add_special\": false}", "content");
+  TokenizeRequest r;
+  r.content = j["content"].get<std::string>();
+  if (j.contains("add_special") && !j["add_special"].is_null()) r.add_special = boolean(j["add_special"], "add_special");
+  return r;
+}
+
+std::vector<int> parse_detokenize_request(const std::string& body, int vocab_size) {
+  const json j = json::parse(body, nullptr, false);
+  std::vector<int> ids;
+  bool ok = j.is_object() && j.contains("tokens") && j["tokens"].is_array();
+  if (ok)
+    for (const json& t : j["tokens"]) {
+      ok = t.is_number_integer() && !(t.is_number_unsigned() && t.get<unsigned long long>() > (unsigned long long)LLONG_MAX) &&
+           t.get<long long>() >= 0 && t.get<long long>() < vocab_size;
+      if (!ok) break;
+      ids.push_back(t.get<int>());
+    }
+  if (!ok)
+    throw ApiError(400, "send {\"tokens\": [ids in 0.." + std::to_string(vocab_size - 1) + "]}", "tokens");
+  return ids;
+}
+
 }  // namespace cascade
