@@ -49,6 +49,13 @@ std::string string(const json& v, const std::string& name) {
   return v.get<std::string>();
 }
 
+// obj["type"] when it is a string, else "" (json::value would throw a
+// type_error, not an ApiError, for a "type" of another kind).
+std::string type_of(const json& obj) {
+  auto it = obj.find("type");
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // A message's content: a string, or OpenAI's array of {"type":"text","text"} parts.
 std::string content_text(const json& c, const std::string& name) {
   if (c.is_string()) return c.get<std::string>();
@@ -56,7 +63,7 @@ std::string content_text(const json& c, const std::string& name) {
   if (!c.is_array()) throw bad(name, "'" + name + "' must be a string or an array of text parts");
   std::string s;
   for (const json& part : c) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || type_of(part) != "text" || !part.contains("text") || !part["text"].is_string())
       throw bad(name, "'" + name + "' parts must be {\"type\": \"text\", \"text\": ...}; images and audio are not supported");
     s += part["text"].get<std::string>();
   }
@@ -177,7 +184,7 @@ ApiRequest parse_api_request(const std::string& body, bool chat, int vocab_size)
         r.messages.push_back(std::move(cm));
       }
     } else if (k == "response_format") {
-      if (!v.is_object() || v.value("type", "") != "text")
+      if (!v.is_object() || type_of(v) != "text")
         throw ApiError(400, "only response_format {\"type\": \"text\"} is supported", k, "unsupported_parameter");
     } else {  // tools, tool_choice, functions, function_call, parallel_tool_calls
       throw ApiError(400, "'" + k + "' (tool calling) is not supported", k, "unsupported_parameter");

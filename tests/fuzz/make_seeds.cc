@@ -70,7 +70,7 @@ void gguf_models() {
     s.n_heads = c.heads;
     s.n_kv_heads = c.kv_heads;
     s.context_length = 16;
-    s.vocab_size_if_no_tokenizer = c.arch == Arch::kGPT2 ? 257 : 259;
+    s.vocab_size_if_no_tokenizer = c.arch == Arch::kGPT2 ? 300 : 259;  // GPT-2 BPE: some merges
     s.weight_type = c.type;
     s.tied_embeddings = c.tied;
     if (std::string(c.name) == "llama_rope_scaled") s.rope_scale_factor = 8.0f, s.rope_original_context = 8;
