@@ -25,8 +25,8 @@
 #include <nlohmann/json.hpp>
 
 #include "net/certs.h"
-#include "net/link_server.h"
-#include "net/peer_link.h"
+#include "rpc/link_server.h"
+#include "rpc/peer_link.h"
 #include "util/atomic_file.h"
 #include "util/host_counters.h"
 #include "util/process_tuning.h"

@@ -16,11 +16,11 @@
 #include "attacks/prompt_sets.h"
 #include "attacks/recorded_views.h"
 #include "model/loader.h"
+#include "nodes/local_cluster.h"
 #include "nodes/message_recorder.h"
+#include "nodes/recorded_run.h"
 #include "plan/plan.h"
 #include "tests/test_util.h"
-#include "transport/local_cluster.h"
-#include "transport/recorded_run.h"
 
 namespace cascade::attacks {
 namespace {

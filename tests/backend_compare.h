@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "client/backend.h"
+#include "engine/backend.h"
 
 namespace cascade::testing {
 

@@ -18,12 +18,12 @@
 #include "model/synth.h"
 #include "nodes/attn_mask.h"
 #include "nodes/attn_node.h"
+#include "nodes/client.h"
 #include "nodes/comp_node.h"
-#include "client/client.h"
+#include "nodes/local_cluster.h"
 #include "plan/plan.h"
 #include "tests/backend_compare.h"
 #include "tests/test_util.h"
-#include "transport/local_cluster.h"
 #include "util/error.h"
 
 namespace cascade {

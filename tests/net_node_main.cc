@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/node_daemon.h"
+#include "rpc/node_daemon.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {

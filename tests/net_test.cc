@@ -19,16 +19,16 @@
 #include <thread>
 
 #include "kernels/kernels.h"
-#include "util/atomic_file.h"
 #include "model/loader.h"
 #include "model/synth.h"
 #include "net/certs.h"
 #include "net/manifest.h"
-#include "net/wire.h"
+#include "rpc/local_process_cluster.h"
+#include "rpc/node_server.h"
+#include "rpc/wire.h"
 #include "tests/backend_compare.h"
 #include "tests/test_util.h"
-#include "transport/local_process_cluster.h"
-#include "transport/node_server.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace cascade {

@@ -19,9 +19,9 @@
 #include "engine/layer.h"
 #include "kernels/kernels.h"
 #include "model/loader.h"
+#include "nodes/recorded_run.h"
 #include "plan/plan.h"
 #include "tests/test_util.h"
-#include "transport/recorded_run.h"
 #include "util/error.h"
 
 namespace cascade::attacks {

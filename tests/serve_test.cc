@@ -17,11 +17,11 @@
 #include "client/generate.h"
 #include "model/gguf.h"
 #include "model/loader.h"
+#include "nodes/local_cluster.h"
 #include "serve/chat_template.h"
 #include "serve/completion.h"
 #include "serve/completion_server.h"
 #include "tests/test_util.h"
-#include "transport/local_cluster.h"
 #include "util/error.h"
 
 namespace cascade {

@@ -2,7 +2,7 @@
 
 # Shared by the tests that hold a Cascade backend to the plaintext engine.
 add_library(cascade_test_support STATIC ${CMAKE_SOURCE_DIR}/tests/backend_compare.cc)
-target_link_libraries(cascade_test_support PUBLIC cascade_client GTest::gtest)
+target_link_libraries(cascade_test_support PUBLIC cascade_nodes GTest::gtest)
 cascade_test(kernels_test cascade_kernels)
 cascade_test(engine_golden_test cascade_engine)
 cascade_test(kernels_isa_test cascade_kernels)
@@ -20,14 +20,15 @@ cascade_test(tokenizer_test cascade_tokenizer cascade_util)
 cascade_test(attacks_test cascade_attacks cascade_plan)
 cascade_test(gguf_test cascade_model cascade_util)
 cascade_test(quant_test cascade_engine cascade_model cascade_util)
-cascade_test(cascade_test cascade_transport cascade_test_support)
+# The protocol tests build without gRPC.
+cascade_test(cascade_test cascade_nodes cascade_test_support)
 cascade_test(cli_test cascade_util)
 target_compile_definitions(cli_test PRIVATE CASCADE_BIN="$<TARGET_FILE:cascade>")
 add_dependencies(cli_test cascade)
 # Transport: real node processes over gRPC + mutual TLS on loopback.
 add_executable(cascade_node_test_bin ${CMAKE_SOURCE_DIR}/tests/net_node_main.cc)
-target_link_libraries(cascade_node_test_bin PRIVATE cascade_transport)
-cascade_test(net_test cascade_transport cascade_test_support)
+target_link_libraries(cascade_node_test_bin PRIVATE cascade_rpc)
+cascade_test(net_test cascade_rpc cascade_test_support)
 if(TARGET net_test)
   add_dependencies(net_test cascade_node_test_bin)
   target_compile_definitions(net_test PRIVATE CASCADE_NODE_BIN="$<TARGET_FILE:cascade_node_test_bin>")
@@ -43,14 +44,14 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/netns/run_netns_test.sh AND EXISTS ${CMAKE_S
                    ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin ${CMAKE_BINARY_DIR}/netns_latency.json)
   set_tests_properties(netns_multi_host PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180 RUN_SERIAL TRUE)
 endif()
-cascade_test(serve_test cascade_serve cascade_transport)
-cascade_test(audit_recorded_test cascade_attacks cascade_transport)
+cascade_test(serve_test cascade_serve)
+cascade_test(audit_recorded_test cascade_attacks)
 # The official openai npm client against `cascade serve`: plaintext, --cascade and --cluster.
 # Skips (77) without node or tests/openai/node_modules (scripts/setup installs them).
 add_test(NAME openai_client COMMAND ${CMAKE_SOURCE_DIR}/scripts/openai_test.sh $<TARGET_FILE:cascade>
                                     ${CMAKE_SOURCE_DIR}/../shared/models/stories260K/stories260K.bin)
 set_tests_properties(openai_client PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
-cascade_test(privacy_test cascade_attacks cascade_transport)
+cascade_test(privacy_test cascade_attacks)
 # The fuzz targets' corpora (tests/fuzz/corpus/TARGET, crashes found included)
 # replayed through the same LLVMFuzzerTestOneInput functions, without
 # libFuzzer: one binary, each target's file compiled with its entry renamed.
@@ -63,7 +64,7 @@ foreach(name ${CASCADE_FUZZ_NAMES})
   list(APPEND CASCADE_FUZZ_REPLAY_SRCS ${wrapper})
 endforeach()
 add_executable(fuzz_replay ${CASCADE_FUZZ_REPLAY_SRCS})
-target_link_libraries(fuzz_replay PRIVATE cascade_serve cascade_net nlohmann_json::nlohmann_json)
+target_link_libraries(fuzz_replay PRIVATE cascade_serve cascade_rpc nlohmann_json::nlohmann_json)
 foreach(name ${CASCADE_FUZZ_NAMES})
   add_test(NAME fuzz_replay.${name} COMMAND fuzz_replay ${name} ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
 endforeach()

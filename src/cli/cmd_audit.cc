@@ -19,12 +19,12 @@
 #include <nlohmann/json.hpp>
 
 #include "attacks/audit.h"
-#include "attacks/recorded_audit.h"
 #include "attacks/prompt_sets.h"
+#include "attacks/recorded_audit.h"
 #include "cli/commands.h"
+#include "nodes/recorded_run.h"
 #include "plan/coalition.h"
 #include "tokenizer/tokenizer.h"
-#include "transport/recorded_run.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 

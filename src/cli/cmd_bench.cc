@@ -29,14 +29,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "client/backend.h"
+#include "engine/backend.h"
 #include "engine/batch.h"
-#include "kernels/kernels.h"
 #include "kernels/isa.h"
+#include "kernels/kernels.h"
 #include "model/synth.h"
+#include "nodes/local_cluster.h"
 #include "nodes/traffic.h"
-#include "transport/local_cluster.h"
-#include "transport/local_process_cluster.h"
+#include "rpc/local_process_cluster.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/host_counters.h"

@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "client/generate.h"
-#include "transport/local_cluster.h"
+#include "nodes/local_cluster.h"
 #include "util/error.h"
 
 namespace cascade::cli {

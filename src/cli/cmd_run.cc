@@ -14,7 +14,7 @@
 #include "cli/commands.h"
 #include "client/generate.h"
 #include "net/manifest.h"
-#include "transport/local_process_cluster.h"
+#include "rpc/local_process_cluster.h"
 #include "util/error.h"
 
 namespace cascade::cli {

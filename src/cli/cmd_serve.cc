@@ -24,9 +24,9 @@
 #include "cli/commands.h"
 #include "net/manifest.h"
 #include "net/tls.h"
+#include "rpc/local_process_cluster.h"
+#include "rpc/remote_cluster.h"
 #include "serve/completion_server.h"
-#include "transport/local_process_cluster.h"
-#include "transport/remote_cluster.h"
 #include "util/error.h"
 
 namespace cascade::cli {

@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "kernels/isa.h"
-#include "transport/node_daemon.h"
+#include "rpc/node_daemon.h"
 #include "util/error.h"
 #include "util/process_tuning.h"
 

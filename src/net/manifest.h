@@ -17,7 +17,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "net/peer_link.h"
+#include "net/address_book.h"
 #include "plan/plan.h"
 
 namespace cascade {

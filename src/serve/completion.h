@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "client/backend.h"
+#include "engine/backend.h"
 #include "tokenizer/sampler.h"
 #include "tokenizer/tokenizer.h"
 

@@ -27,7 +27,7 @@
 #include <string>
 #include <thread>
 
-#include "client/backend.h"
+#include "engine/backend.h"
 #include "serve/admission.h"
 #include "serve/chat_template.h"
 #include "serve/serve_metrics.h"

@@ -13,7 +13,7 @@ set(CASCADE_FUZZ_TARGETS
     "gguf:cascade_model"
     "llama2c:cascade_model"
     "tokenizer:cascade_model"
-    "wire:cascade_net"
+    "wire:cascade_rpc"
     "manifest:cascade_net"
     "api_request:cascade_serve"
     "plan:cascade_net")
@@ -28,4 +28,4 @@ endforeach()
 
 # Writes the binary seeds of tests/fuzz/corpus (see make_seeds.cc).
 add_executable(fuzz_make_seeds ${CMAKE_SOURCE_DIR}/tests/fuzz/make_seeds.cc)
-target_link_libraries(fuzz_make_seeds PRIVATE cascade_net)
+target_link_libraries(fuzz_make_seeds PRIVATE cascade_rpc)

@@ -15,8 +15,8 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/slice.h>
 
-#include "net/peer_link.h"
-#include "net/wire.h"
+#include "net/address_book.h"
+#include "rpc/wire.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "util/error.h"
 

@@ -15,7 +15,7 @@
 
 #include "model/gguf.h"
 #include "model/synth.h"
-#include "net/wire.h"
+#include "rpc/wire.h"
 #include "util/error.h"
 
 namespace {

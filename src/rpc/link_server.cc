@@ -1,4 +1,4 @@
-#include "net/link_server.h"
+#include "rpc/link_server.h"
 
 #include "util/error.h"
 

@@ -2,7 +2,7 @@
 // the tests talk to this, so one loop serves every placement:
 //   PlainBackend   the plaintext Engine (every role local)
 //   LocalCluster   Cascade's roles in this process, on an in-memory bus
-//   RemoteCluster  Cascade's nodes over gRPC (transport/)
+//   RemoteCluster  Cascade's nodes over gRPC (rpc/)
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "transport/node_daemon.h"
+#include "rpc/node_daemon.h"
 #include "util/atomic_file.h"
 
 #include <signal.h>
@@ -8,7 +8,7 @@
 
 #include "model/loader.h"
 #include "net/certs.h"
-#include "transport/node_server.h"
+#include "rpc/node_server.h"
 #include "util/error.h"
 
 namespace cascade {

@@ -1,4 +1,4 @@
-#include "transport/node_session.h"
+#include "rpc/node_session.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "transport/local_process_cluster.h"
+#include "rpc/local_process_cluster.h"
 #include "util/atomic_file.h"
 
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <fstream>
 #include <thread>
 
-#include "net/wire.h"
+#include "rpc/wire.h"
 #include "util/error.h"
 
 namespace cascade {

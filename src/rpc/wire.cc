@@ -1,4 +1,4 @@
-#include "net/wire.h"
+#include "rpc/wire.h"
 
 #include <bit>
 #include <cstring>

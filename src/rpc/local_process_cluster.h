@@ -26,7 +26,7 @@
 
 #include "net/certs.h"
 #include "net/manifest.h"
-#include "transport/remote_cluster.h"
+#include "rpc/remote_cluster.h"
 
 namespace cascade {
 

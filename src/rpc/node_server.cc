@@ -1,10 +1,10 @@
-#include "transport/node_server.h"
+#include "rpc/node_server.h"
 
 #include <spdlog/spdlog.h>
 
 #include <set>
 
-#include "net/wire.h"
+#include "rpc/wire.h"
 #include "util/error.h"
 
 namespace cascade {

@@ -24,12 +24,12 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "client/backend.h"
-#include "client/client.h"
-#include "net/link_server.h"
+#include "engine/backend.h"
 #include "net/manifest.h"
-#include "net/peer_link.h"
 #include "net/tls.h"
+#include "nodes/client.h"
+#include "rpc/link_server.h"
+#include "rpc/peer_link.h"
 
 namespace cascade {
 

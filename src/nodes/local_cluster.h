@@ -14,9 +14,9 @@
 #include <memory>
 #include <vector>
 
-#include "client/backend.h"
-#include "client/client.h"
+#include "engine/backend.h"
 #include "nodes/attn_node.h"
+#include "nodes/client.h"
 #include "nodes/comp_node.h"
 #include "nodes/message_recorder.h"
 

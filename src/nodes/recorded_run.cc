@@ -1,8 +1,8 @@
-#include "transport/recorded_run.h"
+#include "nodes/recorded_run.h"
 
 #include "kernels/kernels.h"
+#include "nodes/local_cluster.h"
 #include "nodes/message_recorder.h"
-#include "transport/local_cluster.h"
 #include "util/error.h"
 
 namespace cascade {

@@ -1,4 +1,4 @@
-#include "transport/local_cluster.h"
+#include "nodes/local_cluster.h"
 
 #include <map>
 

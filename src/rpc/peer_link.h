@@ -25,15 +25,13 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
-#include "net/link_server.h"
+#include "net/address_book.h"
 #include "net/tls.h"
 #include "nodes/message.h"
 #include "proto/cascade.grpc.pb.h"
+#include "rpc/link_server.h"
 
 namespace cascade {
-
-// Who is reachable where, for one session: every node of the plan and the client.
-using AddressBook = std::map<NodeId, std::string>;
 
 class PeerChannels {
  public:

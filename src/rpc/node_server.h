@@ -20,10 +20,10 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "net/link_server.h"
-#include "net/peer_link.h"
 #include "net/tls.h"
-#include "transport/node_session.h"
+#include "rpc/link_server.h"
+#include "rpc/node_session.h"
+#include "rpc/peer_link.h"
 
 namespace cascade {
 

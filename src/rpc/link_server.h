@@ -27,8 +27,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "net/tls.h"
-#include "net/wire.h"
 #include "proto/cascade.grpc.pb.h"
+#include "rpc/wire.h"
 
 namespace cascade {
 

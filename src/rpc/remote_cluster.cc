@@ -1,8 +1,8 @@
-#include "transport/remote_cluster.h"
+#include "rpc/remote_cluster.h"
 
 #include <random>
 
-#include "net/wire.h"
+#include "rpc/wire.h"
 #include "util/error.h"
 
 namespace cascade {

@@ -1,8 +1,8 @@
-#include "net/peer_link.h"
+#include "rpc/peer_link.h"
 
 #include <deque>
 
-#include "net/wire.h"
+#include "rpc/wire.h"
 
 namespace cascade {
 

@@ -1,4 +1,4 @@
-#include "client/client.h"
+#include "nodes/client.h"
 
 #include <numeric>
 #include <set>

@@ -19,9 +19,9 @@
 #include <mutex>
 #include <string>
 
-#include "net/peer_link.h"
 #include "nodes/attn_node.h"
 #include "nodes/comp_node.h"
+#include "rpc/peer_link.h"
 
 namespace cascade {
 
