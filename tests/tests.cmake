@@ -58,7 +58,7 @@ cascade_test(privacy_test cascade_attacks)
 set(CASCADE_FUZZ_NAMES gguf llama2c tokenizer wire manifest api_request plan)
 set(CASCADE_FUZZ_REPLAY_SRCS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_replay.cc)
 foreach(name ${CASCADE_FUZZ_NAMES})
-  set(wrapper ${CMAKE_BINARY_DIR}/fuzz_replay/fuzz_${name}.cc)
+  set(wrapper ${CMAKE_BINARY_DIR}/fuzz_replay_src/fuzz_${name}.cc)
   file(CONFIGURE OUTPUT ${wrapper} CONTENT
        "#define LLVMFuzzerTestOneInput cascade_fuzz_${name}\n#include \"tests/fuzz/fuzz_${name}.cc\"\n")
   list(APPEND CASCADE_FUZZ_REPLAY_SRCS ${wrapper})
