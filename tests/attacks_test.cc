@@ -8,6 +8,7 @@
 #include <set>
 
 #include "attacks/audit.h"
+#include "attacks/audit_report.h"
 #include "attacks/candidate_rows.h"
 #include "plan/coalition.h"
 #include "attacks/context_free.h"
@@ -259,6 +260,36 @@ TEST(Audit, FullViewLeaksAllAndStridedViewLeaksItsRows) {
   nlohmann::json j = to_json(rep);
   EXPECT_EQ(j["parties"][1]["name"], "every 6th");
   EXPECT_EQ(j["parties"][0]["attacks"].size(), 4u);
+}
+
+TEST(AuditReport, PlanPartiesTableAndChart) {
+  const Plan plan = Plan::make({.alpha = 2, .beta = 3, .c = 2, .delta = 1, .public_prefix = 2}, model().cfg);
+  AuditConfig cfg;
+  add_plan_parties(plan, 3, cfg);
+  const size_t nodes = plan.nodes().size();
+  ASSERT_EQ(cfg.party_names.size(), nodes + 2);  // every node, then the worst pair and triple
+  ASSERT_EQ(cfg.party_positions.size(), nodes + 2);
+  EXPECT_EQ(cfg.known_positions, (std::vector<int>{0, 1}));
+  EXPECT_EQ(cfg.party_positions[0], plan.view(plan.nodes()[0]));
+  EXPECT_NE(cfg.party_names[nodes + 1].find('+'), std::string::npos);
+
+  AuditReport r;
+  r.parties.resize(2);
+  r.parties[0].name = "comp0";
+  r.parties[0].positions = {1, 2, 3};
+  r.parties[0].attacks = {{.attack = "vocab_match", .private_positions = 4, .private_recovered = 1},
+                          {.attack = "ridge_inverter", .private_positions = 4, .private_recovered = 2}};
+  r.parties[1].name = "attn1";
+  const std::string table = audit_table(r);
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 3);  // header + one line per party
+  EXPECT_NE(table.find("25.0%"), std::string::npos) << table;
+  EXPECT_NE(table.find("50.0%"), std::string::npos) << table;
+  EXPECT_NE(table.find("-"), std::string::npos) << table;  // attacks that did not run
+  const std::string svg = audit_svg(r, "title here");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("title here"), std::string::npos);
+  EXPECT_NE(svg.find(">attn1<"), std::string::npos);
+  EXPECT_NE(svg.find("width='105'"), std::string::npos) << svg;  // 25 % of the 420-wide axis
 }
 
 }  // namespace

@@ -17,13 +17,6 @@ std::vector<int32_t> random_prompt(int n, int vocab, uint32_t seed) {
   return p;
 }
 
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
-
 void expect_matches_plain(const Model& m, Backend& other, const std::vector<int32_t>& prompt, int gen) {
   PlainBackend plain(m);
   const int n = (int)prompt.size(), V = m.cfg.vocab_size;

@@ -7,13 +7,12 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "tests/test_util.h"
 
 namespace cascade::testing {
 
 // BOS, then tokens drawn from [3, vocab) by a seeded generator.
 std::vector<int32_t> random_prompt(int n, int vocab, uint32_t seed);
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 
 // Runs `prompt` (all rows) and `gen` greedy steps on a fresh plaintext engine
 // and on `other`, asserting the bar above (gtest failures; returns early on

@@ -200,5 +200,27 @@ TEST(Cli, AuditOfRecordingsWritesJsonAndTable) {
   EXPECT_TRUE(t.good());
 }
 
+// `cascade cert` makes the folder's CA once, and signs later certificates
+// with that same CA.
+TEST(Cli, CertMakesTheCaOnceAndReusesIt) {
+  const std::string dir = testing::temp_dir() + "/certs";
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  CmdResult r = run("cert --dir " + dir + " client comp0");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("ca.key (keep the key private)"), std::string::npos) << r.err;
+  const std::string ca = slurp(dir + "/ca.pem");
+  EXPECT_NE(ca.find("BEGIN CERTIFICATE"), std::string::npos);
+  for (const char* f : {"client.pem", "client.key", "comp0.pem", "comp0.key"})
+    EXPECT_FALSE(slurp(dir + "/" + f).empty()) << f;
+  r = run("cert --dir " + dir + " attn0 --host 10.0.0.7");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err.find("ca.key"), std::string::npos) << "the CA was made again: " << r.err;
+  EXPECT_EQ(slurp(dir + "/ca.pem"), ca);
+  EXPECT_FALSE(slurp(dir + "/attn0.pem").empty());
+}
+
 }  // namespace
 }  // namespace cascade

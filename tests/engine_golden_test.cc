@@ -25,11 +25,7 @@ const json& golden() {
   return g;
 }
 
-float max_abs_diff(const float* a, const std::vector<float>& b) {
-  float m = 0;
-  for (size_t i = 0; i < b.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
+using testing::max_abs_diff;
 
 // Runs one golden case: prompt in one batched forward, then greedy steps.
 void check_case(const Model& m, const json& cs) {

@@ -47,7 +47,6 @@ const Model& stories() {
 }
 
 using testing::random_prompt;
-float max_diff(const std::vector<float>& a, const std::vector<float>& b) { return testing::max_abs_diff(a, b); }
 
 // Prefill (all rows) then `gen` greedy steps on both backends.
 void compare(Backend& remote, int n_prompt, int gen, uint32_t seed) {
@@ -472,7 +471,7 @@ TEST_F(Net, CertificateMustNameTheSender) {
   std::vector<float> lp;
   plain.step(prompt.data(), (int)prompt.size(), false, lp);
   plain.step(&tok, 1, false, lp);
-  EXPECT_LE(max_diff(lp, logits), 1e-4f);
+  EXPECT_LE(testing::max_abs_diff(lp, logits), 1e-4f);
 }
 
 TEST_F(Net, MalformedPayloadIsRefused) {

@@ -66,10 +66,10 @@ TEST(Plan, EachPositionGoesExactlyWhereTheRuleSays) {
   for (int pos = 0; pos < 400; ++pos) {
     int comps = 0, q = 0, kv = 0;
     for (const NodeId& n : p.nodes()) {
-      if (n.role == Role::kComp) comps += p.allows(n, 'h', pos);
+      if (n.role == Role::kComp) comps += p.allows(n, RowKind::kHidden, pos);
       else {
-        q += p.allows(n, 'q', pos);
-        kv += p.allows(n, 'k', pos);
+        q += p.allows(n, RowKind::kQuery, pos);
+        kv += p.allows(n, RowKind::kKeyValue, pos);
       }
     }
     if (pos < p.head()) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -28,6 +30,23 @@ std::string temp_dir() {
   std::string d = base + "/" + std::to_string(n++);
   std::filesystem::create_directories(d);
   return d;
+}
+
+namespace {
+
+float max_abs_diff(const float* a, const float* b, size_t n) {
+  float m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+}  // namespace
+
+float max_abs_diff(const float* a, const std::vector<float>& b) { return max_abs_diff(a, b.data(), b.size()); }
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  return max_abs_diff(a.data(), b.data(), std::min(a.size(), b.size()));
 }
 
 }  // namespace cascade::testing

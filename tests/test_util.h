@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace cascade::testing {
 
@@ -12,5 +13,10 @@ std::string shared_path(const std::string& rel);
 
 // A fresh empty directory for the calling test's files, removed at exit.
 std::string temp_dir();
+
+// Largest |a[i] - b[i]| over b's elements (a has at least as many).
+float max_abs_diff(const float* a, const std::vector<float>& b);
+// The same over two vectors; a gtest failure when their sizes differ.
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 
 }  // namespace cascade::testing

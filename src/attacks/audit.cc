@@ -73,16 +73,8 @@ AuditReport run_audit(const Model& m, const Tokenizer* tok,
   std::unique_ptr<RidgeInverter> ridge;
   if (cfg.run_ridge) {
     if (progress) progress("train", 0, 1);
-    std::vector<std::vector<int32_t>> corpus = cfg.inverter_training_prompts;
-    if (corpus.empty()) {
-      PromptSetOptions po;
-      po.count = 200;
-      po.seed = 7777;
-      po.bos = bos;
-      po.eos = tok ? tok->eos() : 2;
-      corpus = generate_prompts(m, po);
-    }
-    RowDataset train = collect_rows(m, corpus, cfg.layer);
+    check(!cfg.inverter_training_prompts.empty(), "audit: give the ridge inverter's training prompts");
+    RowDataset train = collect_rows(m, cfg.inverter_training_prompts, cfg.layer);
     ridge = std::make_unique<RidgeInverter>(RidgeInverter::train(train, m.cfg.vocab_size, cfg.ridge_lambda_rel));
     rep.ridge_train_accuracy = ridge->accuracy(train);
     rep.ridge_train_rows = train.size();

@@ -45,12 +45,13 @@ struct AuditConfig {
   bool run_context_free = true;
   bool run_ridge = true;
 
-  // ε for vocab matching; <= 0: calibrated on calibration_prompts.
+  // ε for vocab matching; <= 0: calibrated on calibration_prompts. Both
+  // prompt sets are calibration_prompts() (prompt_sets.h) in the audit.
   float epsilon = 0;
   std::vector<std::vector<int32_t>> calibration_prompts;
   // Budget of candidate rows per seen position for vocab matching (gap search).
   int64_t vocab_match_budget = 1 << 16;
-  // Ridge training corpus; empty: 200 model-generated prompts (seed 7777).
+  // Ridge training corpus (needed when run_ridge).
   std::vector<std::vector<int32_t>> inverter_training_prompts;
   double ridge_lambda_rel = 1e-3;
 };

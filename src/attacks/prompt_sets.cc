@@ -67,6 +67,18 @@ std::vector<std::vector<int32_t>> generate_prompts(const Model& m, const PromptS
   return out;
 }
 
+CalibrationPrompts calibration_prompts(const Model& m, const PromptSetOptions& eval, int held_out) {
+  CalibrationPrompts c;
+  PromptSetOptions o = eval;
+  o.count = held_out;
+  o.seed = eval.seed + 1000;
+  c.held_out = generate_prompts(m, o);
+  o.count = 200;
+  o.seed = 7777;
+  c.inverter_training = generate_prompts(m, o);
+  return c;
+}
+
 std::vector<CanaryPrompt> canary_prompts(const Model& m, const Tokenizer& tok, int count, uint64_t seed) {
   static const char* const names[] = {"Zelda",  "Oswin",   "Priya",  "Tobias", "Ingrid", "Rafael",
                                       "Yusuf",  "Hiroshi", "Beatrix", "Dmitri", "Nadia", "Ezekiel",

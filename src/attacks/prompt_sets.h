@@ -27,6 +27,19 @@ struct PromptSetOptions {
 // RNG and 53-bit uniforms, so the same on every platform).
 std::vector<std::vector<int32_t>> generate_prompts(const Model& m, const PromptSetOptions& opts);
 
+// What the attacks are calibrated on, apart from the prompts they are
+// evaluated on: the one calibration `cascade audit` and attack_bench share.
+struct CalibrationPrompts {
+  // Held-out prompts that set vocab matching's ε (calibrate_epsilon).
+  std::vector<std::vector<int32_t>> held_out;
+  // The ridge inverter's training corpus.
+  std::vector<std::vector<int32_t>> inverter_training;
+};
+// For an evaluation set generated with `eval`: `held_out` prompts from seed
+// eval.seed + 1000 and 200 training prompts from seed 7777, both of eval's
+// lengths and tokens.
+CalibrationPrompts calibration_prompts(const Model& m, const PromptSetOptions& eval, int held_out = 10);
+
 // Prompts with a planted secret: model text, then "The secret code of
 // <Name> is <six random digits>.", then more model text. The name comes
 // from a fixed list of names a children's-story model rarely writes, the

@@ -183,6 +183,15 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
     for (const NodeId& n : plan.worst_coalition(k).members) mem.push_back(index_of(n));
     add(mem, "structure");
   }
+  if (plan.is_private() && !opts.comp_only) {
+    // comp0 with the merger of its first private row's shard in block F:
+    // the pair that unmasks every other shard's partial of that shard's rows
+    // in one block (docs/PRIVACY.md, coalitions).
+    const NodeId comp0{Role::kComp, 0};
+    const std::vector<int> rows = plan.view(comp0);
+    if (!rows.empty()) add({index_of(comp0), index_of(plan.merger(plan.shard_of(rows[0]), plan.front_layers()))},
+                           "comp+merger");
+  }
   auto union_hits = [&](const std::vector<int>& mem) {
     int64_t c = 0;
     for (size_t si = 0; si < sessions.size(); ++si)

@@ -13,17 +13,15 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <numeric>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "attacks/audit.h"
+#include "attacks/audit_report.h"
 #include "attacks/prompt_sets.h"
 #include "attacks/recorded_audit.h"
 #include "cli/commands.h"
 #include "nodes/recorded_run.h"
-#include "plan/coalition.h"
 #include "tokenizer/tokenizer.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -31,38 +29,6 @@
 namespace cascade::cli {
 
 namespace {
-
-// A horizontal bar chart of one attack's fraction per party, as SVG.
-std::string svg_chart(const attacks::AuditReport& r, const std::string& title) {
-  const std::vector<std::string> attacks_order = {"vocab_match", "context_free_after_bos", "context_free_filler",
-                                                  "ridge_inverter"};
-  const char* colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e"};
-  const int bar = 5, group = bar * 4 + 6, left = 150, width = 420;
-  const int height = 60 + group * (int)r.parties.size();
-  std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << left + width + 40 << "' height='" << height
-    << "' font-family='sans-serif' font-size='10'>\n<rect width='100%' height='100%' fill='white'/>\n"
-    << "<text x='10' y='16' font-size='13'>" << title << "</text>\n";
-  for (size_t a = 0; a < attacks_order.size(); ++a)
-    s << "<rect x='" << 10 + a * 150 << "' y='24' width='10' height='10' fill='" << colors[a] << "'/><text x='"
-      << 24 + a * 150 << "' y='33'>" << attacks_order[a] << "</text>\n";
-  for (int t = 0; t <= 4; ++t) {
-    int x = left + width * t / 4;
-    s << "<line x1='" << x << "' y1='40' x2='" << x << "' y2='" << height - 10 << "' stroke='#ddd'/><text x='"
-      << x - 8 << "' y='" << height - 1 << "'>" << 25 * t << "%</text>\n";
-  }
-  for (size_t p = 0; p < r.parties.size(); ++p) {
-    const int y0 = 44 + group * (int)p;
-    s << "<text x='" << left - 6 << "' y='" << y0 + 12 << "' text-anchor='end'>" << r.parties[p].name << "</text>\n";
-    for (size_t a = 0; a < attacks_order.size(); ++a)
-      for (const auto& sc : r.parties[p].attacks)
-        if (sc.attack == attacks_order[a])
-          s << "<rect x='" << left << "' y='" << y0 + bar * a << "' width='" << width * sc.fraction_of_prompt()
-            << "' height='" << bar - 1 << "' fill='" << colors[a] << "'/>\n";
-  }
-  s << "</svg>\n";
-  return s.str();
-}
 
 // The audit of recorded sessions (the default mode).
 struct RecordedArgs {
@@ -232,33 +198,14 @@ void add_audit(CLI::App& app) {
     po.eos = tok.eos();
     fprintf(stderr, "generating %d prompts ...\n", a->prompts);
     auto prompts = attacks::generate_prompts(m, po);
-    po.count = 10;
-    po.seed = a->seed + 1000;
-    auto calibration = attacks::generate_prompts(m, po);
 
     attacks::AuditConfig cfg;
     cfg.layer = layer;
     cfg.vocab_match_budget = a->budget;
-    cfg.calibration_prompts = calibration;
-    cfg.known_positions.clear();
-    for (int p = 0; p < a->plan.public_prefix; ++p) cfg.known_positions.push_back(p);
-    for (const NodeId& n : plan.nodes()) {
-      cfg.party_positions.push_back(plan.view(n));
-      cfg.party_names.push_back(n.name(plan.beta()));
-    }
-    for (int k = 2; k <= a->coalition; ++k) {
-      Plan::Coalition c = plan.worst_coalition(k);
-      std::vector<std::vector<int>> member_views;
-      std::string name;
-      for (const NodeId& n : c.members) {
-        member_views.push_back(plan.view(n));
-        name += (name.empty() ? "" : "+") + n.name(plan.beta());
-      }
-      std::vector<int> everyone(member_views.size());
-      std::iota(everyone.begin(), everyone.end(), 0);
-      cfg.party_positions.push_back(union_positions(member_views, everyone));
-      cfg.party_names.push_back(name);
-    }
+    attacks::CalibrationPrompts cal = attacks::calibration_prompts(m, po);
+    cfg.calibration_prompts = std::move(cal.held_out);
+    cfg.inverter_training_prompts = std::move(cal.inverter_training);
+    attacks::add_plan_parties(plan, a->coalition, cfg);
     int last_pct = -1;
     std::string last_stage;
     attacks::AuditReport r = attacks::run_audit(m, &tok, prompts, cfg, [&](const std::string& stage, int done, int total) {
@@ -275,19 +222,7 @@ void add_audit(CLI::App& app) {
            "epsilon %.4g, vocab-match budget %lld/row\n",
            a->model.model.c_str(), layer, r.n_prompts, plan.alpha(), plan.beta(), a->plan.c, a->plan.delta,
            a->plan.front_layers, plan.head(), r.epsilon, (long long)a->budget);
-    printf("fraction of each prompt's private tokens recovered:\n");
-    printf("%-34s %6s  %11s  %11s  %11s  %11s\n", "party", "seen", "vocab_match", "cf_bos", "cf_filler", "ridge");
-    for (const auto& p : r.parties) {
-      printf("%-34s %6zu ", p.name.c_str(), p.positions.size());
-      for (const char* at : {"vocab_match", "context_free_after_bos", "context_free_filler", "ridge_inverter"}) {
-        double f = -1;
-        for (const auto& sc : p.attacks)
-          if (sc.attack == at) f = sc.fraction_of_prompt();
-        if (f < 0) printf("  %11s", "-");
-        else printf("  %10.1f%%", 100 * f);
-      }
-      printf("\n");
-    }
+    printf("fraction of each prompt's private tokens recovered:\n%s", attacks::audit_table(r).c_str());
     nlohmann::json j = attacks::to_json(r);
     j["plan"] = plan.to_json(a->coalition);
     if (!a->json.empty()) {
@@ -298,7 +233,7 @@ void add_audit(CLI::App& app) {
       char title[200];
       snprintf(title, sizeof title, "Cascade audit: alpha=%d beta=%d c=%d delta=%d F=%d, layer %d, %d prompts",
                plan.alpha(), plan.beta(), a->plan.c, a->plan.delta, a->plan.front_layers, layer, r.n_prompts);
-      write_file_atomic(a->svg, svg_chart(r, title));
+      write_file_atomic(a->svg, attacks::audit_svg(r, title));
       fprintf(stderr, "wrote %s\n", a->svg.c_str());
     }
   });

@@ -9,16 +9,11 @@
 // and OpenBLAS's core (OPENBLAS_CORETYPE forces one), which the GEMM peak
 // and attention use.
 #include <cblas.h>
-#include <immintrin.h>
-#include <sys/mman.h>
-
-#include <functional>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <numeric>
@@ -33,8 +28,11 @@
 #include "engine/batch.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
+#include "kernels/peak.h"
+#include "model/cost.h"
 #include "model/synth.h"
 #include "nodes/local_cluster.h"
+#include "nodes/message.h"
 #include "nodes/traffic.h"
 #include "rpc/local_process_cluster.h"
 #include "util/atomic_file.h"
@@ -48,114 +46,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
-}
-
-// CPU time of this process, all its threads. On a machine shared with other
-// work it counts only what this process ran, unlike wall time.
-double process_cpu_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-// A rate both per wall second and per second of this process's CPU time.
-struct Rate {
-  double wall = 0, cpu = 0;
-};
-
-// Best-of-3 OpenBLAS sgemm rate on n×n×n, in GFLOP/s.
-Rate measure_gemm_peak(int n = 1536) {
-  std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n);
-  Rate best;
-  for (int r = 0; r < 4; ++r) {
-    auto t = clock_type::now();
-    const double cpu = process_cpu_seconds();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
-                c.data(), n);
-    if (r == 0) continue;
-    best.wall = std::max(best.wall, 2.0 * n * n * n / seconds_since(t) / 1e9);
-    best.cpu = std::max(best.cpu, 2.0 * n * n * n / (process_cpu_seconds() - cpu) / 1e9);
-  }
-  return best;
-}
-
-// Σ of n floats with independent vector accumulators: a pure read stream.
-// AVX2 where the CPU has it, whatever the build's -march.
-#if defined(__x86_64__)
-__attribute__((target("avx2"))) float read_sum_avx2(const float* p, int64_t n) {
-  int64_t i = 0;
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
-    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
-    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
-    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
-  }
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-  float s = 0;
-  for (float l : lanes) s += l;
-  for (; i < n; ++i) s += p[i];
-  return s;
-}
-#endif
-
-float read_sum(const float* p, int64_t n) {
-#if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2")) return read_sum_avx2(p, n);
-#endif
-  float s[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
-  for (; i < n; ++i) s[0] += p[i];
-  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-}
-
-// "avx2 (CASCADE_ISA=avx2); OpenBLAS core Haswell". OpenBLAS picks its core
-// from the CPU model; on a CPU it does not know (as this project's VMs with
-// AVX-512) it falls back to pre-AVX kernels, which makes the "sgemm peak"
-// several times too low: say so.
-std::string kernel_paths() {
-  const std::string core = openblas_get_corename();
-  std::string s = std::string(isa_name(active_isa())) + " (" + isa_reason() + "); OpenBLAS core " + core;
-  for (const char* old : {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge"})
-    if (core == old && isa_supported(Isa::kAvx2))
-      s += std::string(" -- not this CPU's: set OPENBLAS_CORETYPE=") +
-           (isa_supported(Isa::kAvx512) ? "SkylakeX" : "Haswell") + " for its real peak";
-  return s;
-}
-
-// Best read bandwidth over a buffer much larger than the caches, GB/s, with
-// the same threads the GEMV uses: the bound a bandwidth-bound decode meets.
-Rate measure_read_bandwidth(size_t bytes = (size_t)512 << 20) {
-  // Huge pages, as the weights get (Model::copy_weights_to_huge_pages).
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  check(mem != MAP_FAILED, "bench: cannot allocate the bandwidth probe's buffer");
-  madvise(mem, bytes, MADV_HUGEPAGE);
-  std::unique_ptr<void, std::function<void(void*)>> keep(mem, [bytes](void* m) { munmap(m, bytes); });
-  float* buf_data = static_cast<float*>(mem);
-  const int64_t n = (int64_t)(bytes / 4);
-  std::fill(buf_data, buf_data + n, 1.0f);
-  Rate best;
-  volatile float sink = 0;
-  for (int r = 0; r < 8; ++r) {
-    auto t = clock_type::now();
-    const double cpu = process_cpu_seconds();
-    float total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-      const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-      const int64_t b = n * id / nt, e = n * (id + 1) / nt;
-      total += read_sum(buf_data + b, e - b);
-    }
-    sink = total;
-    if (r == 0) continue;
-    best.wall = std::max(best.wall, bytes / seconds_since(t) / 1e9);
-    best.cpu = std::max(best.cpu, bytes / (process_cpu_seconds() - cpu) / 1e9);
-  }
-  (void)sink;
-  return best;
 }
 
 std::string default_model() {
@@ -178,20 +68,6 @@ std::vector<int32_t> bench_prompt(int n, int vocab) {
   for (auto& t : p) t = 3 + (int)(rng() % (vocab - 3));
   p[0] = 1;
   return p;
-}
-
-// FLOPs of the matmuls of one token through every block (2 per weight).
-double block_flops_per_token(const ModelConfig& c) {
-  double d = c.dim, q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim;
-  double mlp = (c.arch == Arch::kLlama ? 3 : 2) * d * h;
-  return 2.0 * c.n_layers * (d * q + 2 * d * kv + q * d + mlp);
-}
-
-// Attention FLOPs of positions [p0, p1) (QK and PV, 2 per multiply-add).
-double attention_flops(const ModelConfig& c, int p0, int p1) {
-  double f = 0;
-  for (int t = p0; t < p1; ++t) f += 4.0 * (t + 1) * c.q_dim();
-  return f * c.n_layers;
 }
 
 // Wall and host CPU time of a prefill and of the decode steps after it.
@@ -236,8 +112,8 @@ Timing time_backend(MakeBackend make, const std::vector<int32_t>& prompt, int n_
 }
 
 // Best of `reps` rounds for each of two backends, run in turn (a, b, a, b,
-// ...), so that drift in the machine's speed — memory bandwidth on this VM
-// moves by up to 30 % from minute to minute — hits both alike.
+// ...), so that drift in the machine's speed (memory bandwidth above all)
+// hits both alike.
 template <typename MakeA, typename MakeB>
 std::pair<Timing, Timing> time_in_turn(MakeA a, MakeB b, const std::vector<int32_t>& prompt, int n_decode, int reps) {
   Timing ta, tb;
@@ -267,22 +143,19 @@ void bench_engine(const ModelOptions& mo, int n_prompt, int n_decode, const std:
   fprintf(stderr, "timing prefill %d + decode %d ...\n", n_prompt, n_decode);
   Timing t = time_backend([&] { return std::make_unique<PlainBackend>(lm.model); }, prompt, n_decode, 3);
 
-  const double head_flops = 2.0 * c.dim * c.vocab_size;
-  const double prefill_flops = block_flops_per_token(c) * n_prompt + attention_flops(c, 0, n_prompt) + head_flops;
+  const double prefill_flops = block_flops_per_token(c) * n_prompt + attention_flops(c, 0, n_prompt) + head_flops(c);
   const double prefill_gflops = prefill_flops / t.prefill_s / 1e9;
-  // Decode streams every weight once per token (embedding row aside) plus the KV cache.
-  const double weight_bytes = 4.0 * (block_flops_per_token(c) / 2 + (double)c.vocab_size * c.dim);
-  const double kv_bytes = 4.0 * 2 * c.kv_dim() * c.n_layers * (n_prompt + n_decode / 2.0);
+  const double step_bytes = decode_bytes(c, n_prompt + n_decode / 2.0);  // the mean cache over the steps
   const double tok_s = n_decode / t.decode_s;
-  const double decode_gbs = (weight_bytes + kv_bytes) * tok_s / 1e9;
-  const double bound_ms = (weight_bytes + kv_bytes) / (bw_peak * 1e9) * 1e3;
+  const double decode_gbs = step_bytes * tok_s / 1e9;
+  const double bound_ms = step_bytes / (bw_peak * 1e9) * 1e3;
   const double decode_ms = 1e3 / tok_s;
   // The same per second of this process's CPU time: what other load on a
   // shared machine does not move (with one thread; OpenMP's spin-waits for a
   // descheduled thread do count).
   const double prefill_gflops_cpu = prefill_flops / t.prefill_proc_s / 1e9;
   const double decode_ms_cpu = t.decode_proc_s / n_decode * 1e3;
-  const double bound_ms_cpu = (weight_bytes + kv_bytes) / (bw.cpu * 1e9) * 1e3;
+  const double bound_ms_cpu = step_bytes / (bw.cpu * 1e9) * 1e3;
 
   printf("model: %.1fM params, %d blocks, d=%d, vocab %d\n", lm.model.n_params() / 1e6, c.n_layers, c.dim,
          c.vocab_size);
@@ -352,8 +225,11 @@ void bench_cascade(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_de
   const RoleStats& after = cl.comp(owner).stats();
   const int blocks = c.n_layers - plan.front_layers();
   // Bytes in counts the client's hidden row and partials; take partials only.
+  Message hidden;
+  hidden.pos = {p};
+  hidden.rows.resize(c.dim);
   const double out_b = (after.bytes_out - before.bytes_out) / (double)blocks;
-  const double in_b = (after.bytes_in - before.bytes_in - (4.0 * c.dim + 52)) / (double)blocks;
+  const double in_b = (after.bytes_in - before.bytes_in - (double)hidden.wire_bytes()) / (double)blocks;
   const DecodeTraffic f = decode_traffic(plan, c);
   const double formula_out = 4.0 * f.comp_out, formula_in = 4.0 * f.comp_in;
 
@@ -411,9 +287,7 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
                                [&] { return nodes.connect(lm.model, plan); }, prompt, n_decode, 2);
 
   // Loopback bytes per decode step, all parties together, against the
-  // protocol's floats for one token: per block every link of
-  // decode_traffic (nodes/traffic.h), plus the client's h^F row in and the
-  // final row out.
+  // protocol's floats for one token (decode_token_floats, nodes/traffic.h).
   const auto t_open = clock_type::now();
   auto session = nodes.connect(lm.model, plan);
   const double open_s = seconds_since(t_open);
@@ -424,8 +298,7 @@ void bench_remote(const ModelOptions& mo, PlanSpec spec, int n_prompt, int n_dec
   int32_t tok = 5;
   for (int i = 0; i < reps; ++i) session->step(&tok, 1, false, logits);
   const int64_t after = loopback_tx_bytes();
-  const int blocks = c.n_layers - plan.front_layers();
-  const double formula = 4.0 * (blocks * decode_traffic(plan, c).total() + 2.0 * c.dim);
+  const double formula = 4.0 * decode_token_floats(plan, c);
   const double wire = (after - before) / (double)reps;
 
   printf("model: %.1fM params; plan alpha=%d beta=%d (%d node processes) c=%d delta=%d F=%d, %s protocol\n",

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cstdio>
 #include <memory>
 
@@ -59,36 +58,6 @@ void add_run(CLI::App& app) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     auto cluster = nodes.connect(lm.model, plan);
     print_generation(*cluster, tok, a->gen);
-  });
-}
-
-void add_cert(CLI::App& app) {
-  struct Args {
-    std::string dir = "certs";
-    std::vector<std::string> names;
-    std::vector<std::string> hosts;
-  };
-  auto a = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand(
-      "cert", "make a CA (once) and certificates signed by it, for a test or small deployment");
-  cmd->add_option("--dir", a->dir, "folder for ca.pem/ca.key and NAME.pem/NAME.key")->capture_default_str();
-  cmd->add_option("names", a->names, "certificates to make, e.g. client comp0 attn0")->required();
-  cmd->add_option("--host", a->hosts, "extra subjectAltNames (IP or DNS) for every certificate made now");
-  cmd->callback([a] {
-    std::filesystem::create_directories(a->dir);
-    const std::string ca_pem = a->dir + "/ca.pem", ca_key = a->dir + "/ca.key";
-    CertAndKey ca;
-    if (std::filesystem::exists(ca_pem) && std::filesystem::exists(ca_key)) {
-      ca = {read_file(ca_pem, "CA certificate"), read_file(ca_key, "CA key")};
-    } else {
-      ca = make_ca("cascade-ca");
-      write_cert_and_key(ca, a->dir, "ca");
-      fprintf(stderr, "wrote %s and %s (keep the key private)\n", ca_pem.c_str(), ca_key.c_str());
-    }
-    for (const std::string& name : a->names) {
-      PemPaths p = write_cert_and_key(make_leaf(ca, name, a->hosts), a->dir, name);
-      fprintf(stderr, "wrote %s and %s\n", p.cert.c_str(), p.key.c_str());
-    }
   });
 }
 

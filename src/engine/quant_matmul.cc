@@ -49,7 +49,7 @@ void quant_matmul(float* y, const float* x, const QuantMatrix& W, const float* b
       // The pool's threads have thread_local buffers of their own: hand them
       // this thread's.
       float* const wt = w.data();
-#pragma omp parallel for num_threads(kernel_threads()) schedule(static)
+#pragma omp parallel for schedule(static)
       for (int r = 0; r < t; ++r) quant_row(W, o0 + r, in, wt + (size_t)r * in);
       const bool pack = t % kPanel == 0;
       if (pack) pack_panels(packed.data(), w.data(), t, in);
@@ -58,7 +58,7 @@ void quant_matmul(float* y, const float* x, const QuantMatrix& W, const float* b
     }
     return;
   }
-#pragma omp parallel num_threads(kernel_threads())
+#pragma omp parallel
   {
     std::vector<float> row(in);
 #pragma omp for schedule(static)

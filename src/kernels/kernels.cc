@@ -19,8 +19,6 @@ constexpr int kFewRows = 8;  // matmul without panels: up to this many rows take
 
 }  // namespace
 
-int kernel_threads() { return omp_get_max_threads(); }
-
 void pack_panels(float* panels, const float* W, int out, int in) {
   for (int p = 0; p < out / kPanel; ++p)
     for (int k = 0; k < in; ++k)

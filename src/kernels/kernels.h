@@ -98,7 +98,4 @@ void attention_merge(float* out, const float* const* parts_out, const float* con
 // Index of the largest value; the first one on ties (as llama2.c).
 int argmax(const float* x, int n);
 
-// Number of threads kernels use (both cores by default).
-int kernel_threads();
-
 }  // namespace cascade

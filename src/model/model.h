@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "model/model_fields.h"
+
 namespace cascade {
 
 class MappedFile;
@@ -30,25 +32,12 @@ enum class RopeStyle : int32_t {
   kNeoX = 2,      // rotate pairs (i, i + head_dim/2): Qwen2, GPT-NeoX
 };
 
+// The hyper-parameters; its fields are declared by CASCADE_MODEL_FIELDS
+// (model_fields.h), which says what each one is.
 struct ModelConfig {
-  Arch arch = Arch::kLlama;
-  int dim = 0;           // d, residual width
-  int hidden_dim = 0;    // FFN inner width
-  int n_layers = 0;
-  int n_heads = 0;       // query heads H
-  int n_kv_heads = 0;    // key/value heads (== n_heads without GQA)
-  int head_dim = 0;      // usually dim / n_heads
-  int vocab_size = 0;
-  int context_length = 0;  // maximum positions
-  float norm_eps = 1e-5f;
-
-  RopeStyle rope_style = RopeStyle::kAdjacent;
-  float rope_theta = 10000.0f;
-  // Llama-3 frequency scaling ("rope_type: llama3"); factor 0 = off.
-  float rope_scale_factor = 0.0f;
-  float rope_low_freq_factor = 1.0f;
-  float rope_high_freq_factor = 4.0f;
-  int rope_original_context = 8192;
+#define CASCADE_MODEL_FIELD(type, name, def, doc) type name = def;
+  CASCADE_MODEL_FIELDS(CASCADE_MODEL_FIELD)
+#undef CASCADE_MODEL_FIELD
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }
@@ -94,7 +83,15 @@ struct LayerWeights {
   QuantMatrix wq_q, wk_q, wv_q, wo_q, w_gate_q, w_up_q, w_down_q;
 };
 
+// Move-only: the weight pointers point into storage the Model owns (`owned`,
+// the huge pages, the panels), so a copy would point into its original's.
 struct Model {
+  Model() = default;
+  Model(Model&&) = default;
+  Model& operator=(Model&&) = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
   ModelConfig cfg;
   const float* token_embd = nullptr;  // [vocab][dim]
   const float* pos_embd = nullptr;    // [context][dim] (GPT-2 only)
@@ -124,8 +121,8 @@ struct Model {
   // Copies every weight that still points into the mapped file into one
   // anonymous buffer backed by transparent huge pages, and releases the
   // mapping. Decode streams all weights per token, and 2 MiB pages spare it
-  // the TLB misses of the page cache's 4 KiB pages (measured: GEMV read
-  // bandwidth +8..30% on this machine). Costs a copy of the weights in RAM.
+  // the TLB misses of the page cache's 4 KiB pages (docs/results/
+  // code_figures.md). Costs a copy of the weights in RAM.
   // Quantized matrices are not copied; the mapping is kept for them.
   void copy_weights_to_huge_pages();
 
@@ -135,9 +132,9 @@ struct Model {
   // Packs every block matrix whose output count is a multiple of kPanel
   // into panels for the prefill GEMM (the *_panels pointers), in one more
   // buffer of huge pages. A CompNode's GEMMs have few rows; OpenBLAS would
-  // repack W for each of them (kernel_bench BM_GemmPanels, one core: 99 vs
-  // 82 GFLOP/s at 64 rows, 108 vs 102 at 512). Costs a second copy of the
-  // block weights in RAM; loaders skip it with --mmap. Idempotent.
+  // repack W for each of them, the panels are packed once (kernel_bench
+  // BM_GemmPanels). Costs a second copy of the block weights in RAM; loaders
+  // skip it with --mmap. Idempotent.
   void pack_weights();
 };
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tokenizer/utf8.h"
 #include "util/error.h"
 
 namespace cascade {
@@ -44,35 +45,6 @@ Init init_for(const SynthSpec& s, const std::string& name) {
   return {0.0f, 0.02f};
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
-
-// GPT-2's bytes_to_unicode(): printable bytes map to themselves, the rest to
-// U+0100 upwards, so every byte is a visible character.
-std::string gpt2_byte_char(int b) {
-  bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  uint32_t cp = static_cast<uint32_t>(b);
-  if (!printable) {
-    int n = 0;
-    for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
-    cp = 256 + n;
-  }
-  std::string s;
-  append_utf8(s, cp);
-  return s;
-}
-
 // Made-up multi-character pieces over a..z, shortest first, each built from a
 // shorter piece plus one letter that precede it in the list, so both
 // SentencePiece (score) and BPE (merge) encoding can reach them:
@@ -97,20 +69,10 @@ void made_up_pieces(const std::string& space, Emit emit) {
 }
 
 void validate_spec(const SynthSpec& s, int vocab_size) {
-  ModelConfig c;
-  c.arch = s.arch;
-  c.dim = s.dim;
-  c.hidden_dim = s.hidden_dim;
-  c.n_layers = s.n_layers;
-  c.n_heads = s.n_heads;
-  c.n_kv_heads = s.arch == Arch::kGPT2 ? s.n_heads : s.n_kv_heads;
-  c.head_dim = s.n_heads > 0 ? s.dim / s.n_heads : 0;
-  c.vocab_size = vocab_size;
-  c.context_length = s.context_length;
-  c.norm_eps = s.norm_eps;
-  c.rope_style = s.arch == Arch::kGPT2 ? RopeStyle::kNone : RopeStyle::kAdjacent;
-  c.rope_theta = s.rope_theta;
-  validate_config(c);
+  check(s.head_dim == 0, "synth: head_dim follows from dim / n_heads; leave it 0");
+  check(s.vocab_size == 0, "synth: vocab_size follows from the tokenizer; set vocab_size_if_no_tokenizer");
+  check(s.rope_style == ModelConfig{}.rope_style, "synth: rope_style follows from arch; leave it at its default");
+  validate_config(synth_config(s, vocab_size));
   check(s.dim % s.n_heads == 0, "synth: dim must be a multiple of n_heads");
   check(!s.q4_k_m || s.weight_type == GgmlType::kQ4_K, "synth: the Q4_K_M mix needs weight type Q4_K");
   const int block = std::min(ggml_block_size(s.weight_type), 32);  // K-quants fall back to 32-blocks
@@ -153,6 +115,15 @@ int copy_tokenizer(const std::string& from, GgufWriter& w) {
 }
 
 }  // namespace
+
+ModelConfig synth_config(const SynthSpec& s, int vocab_size) {
+  ModelConfig c = s;
+  if (s.arch == Arch::kGPT2) c.n_kv_heads = s.n_heads;
+  c.head_dim = s.n_heads > 0 ? s.dim / s.n_heads : 0;
+  c.vocab_size = vocab_size;
+  c.rope_style = s.arch == Arch::kGPT2 ? RopeStyle::kNone : RopeStyle::kAdjacent;
+  return c;
+}
 
 std::vector<std::string> synth_preset_names() {
   return {"tiny-llama", "tiny-gpt2", "llama-100m", "llama-3.2-1b", "gpt2-small"};

@@ -22,21 +22,16 @@
 
 namespace cascade {
 
-struct SynthSpec {
-  Arch arch = Arch::kLlama;
-  int dim = 64;
-  int hidden_dim = 128;
-  int n_layers = 2;
-  int n_heads = 4;
-  int n_kv_heads = 4;
-  int context_length = 128;
-  float rope_theta = 10000.0f;
-  float norm_eps = 1e-5f;
-  // Llama-3 rope scaling (written as rope.scaling.* keys); factor 0 = off.
-  float rope_scale_factor = 0.0f;
-  float rope_low_freq_factor = 1.0f;
-  float rope_high_freq_factor = 4.0f;
-  int rope_original_context = 8192;
+// What to synthesize: the ModelConfig the file loads as (every field of
+// CASCADE_MODEL_FIELDS, here with a tiny Llama's sizes by default), and how
+// to make it. Three fields follow from the others and are left at their
+// defaults: head_dim (dim / n_heads), vocab_size (the tokenizer's size) and
+// rope_style (by arch); synth_config() fills them in.
+struct SynthSpec : ModelConfig {
+  SynthSpec() {
+    dim = 64, hidden_dim = 128, n_layers = 2, n_heads = 4, n_kv_heads = 4;
+    context_length = 128;
+  }
   uint64_t seed = 1;
   // Path of a GGUF whose tokenizer.ggml.* keys are copied; the vocab size is
   // then its token count. Empty: generate a vocab of vocab_size_if_no_tokenizer.
@@ -58,6 +53,10 @@ struct SynthSpec {
 // Presets: "tiny-llama", "tiny-gpt2", "llama-100m", "llama-3.2-1b",
 // "gpt2-small". Throws Error naming the known presets for anything else.
 SynthSpec synth_preset(const std::string& name);
+
+// The config a file synthesized from `spec` loads as, with the derived
+// fields filled in (vocab_size: the final token count).
+ModelConfig synth_config(const SynthSpec& spec, int vocab_size);
 std::vector<std::string> synth_preset_names();
 
 // One tensor the synthesizer writes, in GGUF order (ne[0] innermost).

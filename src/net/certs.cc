@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -164,6 +165,17 @@ PemPaths write_cert_and_key(const CertAndKey& ck, const std::string& dir, const 
   write_file_atomic(p.key, ck.key_pem, 0600);
   write_file_atomic(p.cert, ck.cert_pem, 0644);
   return p;
+}
+
+CertAndKey load_or_make_ca(const std::string& dir, const std::string& common_name, bool* made) {
+  const std::string pem = dir + "/ca.pem", key = dir + "/ca.key";
+  const bool exists = std::filesystem::exists(pem) && std::filesystem::exists(key);
+  if (made) *made = !exists;
+  if (exists) return {read_file(pem, "CA certificate"), read_file(key, "CA key")};
+  std::filesystem::create_directories(dir);
+  CertAndKey ca = make_ca(common_name);
+  write_cert_and_key(ca, dir, "ca");
+  return ca;
 }
 
 std::string read_file(const std::string& path, const std::string& what) {

@@ -26,12 +26,17 @@ CertAndKey make_ca(const std::string& common_name, int valid_days = 365);
 CertAndKey make_leaf(const CertAndKey& ca, const std::string& common_name,
                      const std::vector<std::string>& names = {}, int valid_days = 365);
 
-
 struct PemPaths {
   std::string cert, key;
 };
 // Writes DIR/NAME.pem (0644) and DIR/NAME.key (0600), each atomically.
 PemPaths write_cert_and_key(const CertAndKey& ck, const std::string& dir, const std::string& name);
+
+// The CA of folder `dir` (ca.pem and ca.key): read when both exist, else
+// made (named `common_name`) and written there, creating the folder.
+// `made`, when given, says which.
+CertAndKey load_or_make_ca(const std::string& dir, const std::string& common_name = "cascade-ca",
+                           bool* made = nullptr);
 
 // Reads a whole file; throws Error naming `what` and the path when it cannot.
 std::string read_file(const std::string& path, const std::string& what);

@@ -17,70 +17,106 @@ AttnNode::AttnNode(const ModelConfig& cfg, const Plan& plan, int index, uint64_t
 }
 
 void AttnNode::handle(Message m, Outbox& out) {
+  stats_.received(m);
+  admit(m);
+  switch (m.type) {
+    case MsgType::kStepBegin: on_step_begin(m, out); return;
+    case MsgType::kPartial: on_partial(std::move(m), out); return;
+    case MsgType::kAttnRows: park(std::move(m), out); return;
+    default: on_cache_rows(std::move(m), out); return;
+  }
+}
+
+void AttnNode::admit(const Message& m) {
   const std::string who = self_.name(plan_.beta());
-  stats_.msgs_in++;
-  stats_.bytes_in += (int64_t)m.wire_bytes();
-  stats_.bytes_in_by_layer[m.layer] += (int64_t)m.wire_bytes();
+  const int qa = plan_.attn_q_shard(self_.index), F = plan_.front_layers(), L = cfg_.n_layers;
+  const size_t H = cfg_.n_heads, qd = H * hd_, kvd = (size_t)cfg_.n_kv_heads * hd_;
+  switch (m.type) {
+    case MsgType::kStepBegin:
+      check(m.from.role == Role::kClient, [&] { return who + ": step begin must come from the client"; });
+      check(m.pos_begin >= 0 && m.pos_end > m.pos_begin && m.pos_end <= plan_.horizon(),
+            [&] { return who + ": step positions out of range"; });
+      return;
+    case MsgType::kPartial:  // private only: as the merger of the query shard
+      check(plan_.is_private(), [&] { return who + " cannot handle a partial message"; });
+      check(m.layer >= F && m.layer < L, [&] { return who + ": partial for a block outside [F, L)"; });
+      check(plan_.merger(qa, m.layer) == self_, [&] {
+        return who + ": got a partial for block " + std::to_string(m.layer) + ", which " +
+               plan_.merger(qa, m.layer).name(plan_.beta()) + " merges";
+      });
+      if (m.from.role == Role::kClient)
+        check(plan_.head() > 0, [&] { return who + ": unexpected partial from the client"; });
+      else
+        check(
+            m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn() && !(m.from == self_) &&
+                plan_.attn_q_shard(m.from.index) == qa,
+            [&] { return who + ": partial from " + m.from.name(plan_.beta()) + ", which is not of its query shard"; });
+      check(m.rows.size() == m.pos.size() * qd && m.lse.size() == m.pos.size() * H && m.kv_pos.empty(),
+            [&] { return who + ": partial has the wrong size"; });
+      for (int32_t p : m.pos) {
+        check(plan_.allows(self_, RowKind::kPartial, p), [&] {
+          return who + " received a partial for position " + std::to_string(p) + " that its plan does not allow";
+        });
+        stats_.positions_seen.insert(p);
+      }
+      return;
+    case MsgType::kAttnRows:
+    case MsgType::kCacheRows: {
+      check(m.from.role == Role::kComp, [&] { return who + ": rows must come from a CompNode"; });
+      const size_t blocks = m.type == MsgType::kCacheRows ? L - F : 1;
+      if (m.type == MsgType::kCacheRows)
+        check(m.layer == F && m.pos.empty(),
+              [&] { return who + ": cache rows must start at block F and carry no q rows"; });
+      check(m.layer >= F && m.layer < L, [&] { return who + ": rows for a block outside [F, L)"; });
+      check(m.rows.size() == m.pos.size() * qd && m.k.size() == blocks * m.kv_pos.size() * kvd &&
+                m.v.size() == blocks * m.kv_pos.size() * kvd && m.lse.empty(),
+            [&] { return who + ": rows message has the wrong size"; });
+      for (int32_t p : m.pos) {
+        check(plan_.allows(self_, RowKind::kQuery, p), [&] {
+          return who + " received a q row for position " + std::to_string(p) + " that its plan does not allow";
+        });
+        check(plan_.comp_of(p) == m.from.index, [&] { return who + ": q row from a CompNode that does not own it"; });
+        stats_.positions_seen.insert(p);
+      }
+      for (int32_t p : m.kv_pos) {
+        check(plan_.allows(self_, RowKind::kKeyValue, p), [&] {
+          return who + " received a k/v row for position " + std::to_string(p) + " that its plan does not allow";
+        });
+        check(plan_.comp_of(p) == m.from.index, [&] { return who + ": k/v row from a CompNode that does not own it"; });
+        stats_.positions_seen.insert(p);
+      }
+      return;
+    }
+    default:
+      check(false, [&] { return who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message"; });
+  }
+}
+
+void AttnNode::on_step_begin(const Message& m, Outbox& out) {
   const int qa = plan_.attn_q_shard(self_.index), kb = plan_.attn_kv_shard(self_.index);
+  std::set<NodeId> senders;
+  bool queries = false;
+  for (int32_t p = m.pos_begin; p < m.pos_end; ++p) {
+    const int s = plan_.shard_of(p);
+    if (s == qa || s == kb) senders.insert({Role::kComp, plan_.comp_of(p)});
+    if (s == qa) queries = true;
+  }
+  if (senders.empty()) return;
+  for (int l = plan_.front_layers(); l < cfg_.n_layers; ++l) {
+    Pending& pd = pending_[{m.step, l}];
+    check(!pd.begun, [&] { return self_.name(plan_.beta()) + ": step " + std::to_string(m.step) + " begun twice"; });
+    pd.begun = true;
+    pd.expected = senders;
+    pd.rows_type = queries ? MsgType::kAttnRows : MsgType::kCacheRows;
+    step_queue_[l].push_back(m.step);
+    try_complete(l, out);  // rows may have arrived before the step began
+  }
+}
 
-  if (m.type == MsgType::kStepBegin) {
-    check(m.from.role == Role::kClient, who + ": step begin must come from the client");
-    check(m.pos_begin >= 0 && m.pos_end > m.pos_begin && m.pos_end <= plan_.horizon(),
-          who + ": step positions out of range");
-    std::set<NodeId> senders;
-    bool queries = false;
-    for (int32_t p = m.pos_begin; p < m.pos_end; ++p) {
-      const int s = plan_.shard_of(p);
-      if (s == qa || s == kb) senders.insert({Role::kComp, plan_.comp_of(p)});
-      if (s == qa) queries = true;
-    }
-    if (senders.empty()) return;
-    for (int l = plan_.front_layers(); l < cfg_.n_layers; ++l) {
-      Pending& pd = pending_[{m.step, l}];
-      check(!pd.begun, who + ": step " + std::to_string(m.step) + " begun twice");
-      pd.begun = true;
-      pd.expected = senders;
-      pd.rows_type = queries ? MsgType::kAttnRows : MsgType::kCacheRows;
-      step_queue_[l].push_back(m.step);
-      try_complete(l, out);  // rows may have arrived before the step began
-    }
-    return;
-  }
-
-  if (m.type == MsgType::kPartial && plan_.is_private()) {
-    take_partial(std::move(m), out);
-    return;
-  }
-  check(m.type == MsgType::kAttnRows || m.type == MsgType::kCacheRows,
-        who + " cannot handle a " + std::string(msg_type_name(m.type)) + " message");
-  check(m.from.role == Role::kComp, who + ": rows must come from a CompNode");
-  const int F = plan_.front_layers(), L = cfg_.n_layers;
-  const size_t qd = (size_t)cfg_.n_heads * hd_, kvd = (size_t)cfg_.n_kv_heads * hd_;
-  const size_t blocks = m.type == MsgType::kCacheRows ? L - F : 1;
-  if (m.type == MsgType::kCacheRows)
-    check(m.layer == F && m.pos.empty(), who + ": cache rows must start at block F and carry no q rows");
-  check(m.layer >= F && m.layer < L, who + ": rows for a block outside [F, L)");
-  check(m.rows.size() == m.pos.size() * qd && m.k.size() == blocks * m.kv_pos.size() * kvd &&
-            m.v.size() == blocks * m.kv_pos.size() * kvd && m.lse.empty(),
-        who + ": rows message has the wrong size");
-  for (int32_t p : m.pos) {
-    check(plan_.allows(self_, 'q', p),
-          who + " received a q row for position " + std::to_string(p) + " that its plan does not allow");
-    check(plan_.comp_of(p) == m.from.index, who + ": q row from a CompNode that does not own it");
-    stats_.positions_seen.insert(p);
-  }
-  for (int32_t p : m.kv_pos) {
-    check(plan_.allows(self_, 'k', p),
-          who + " received a k/v row for position " + std::to_string(p) + " that its plan does not allow");
-    check(plan_.comp_of(p) == m.from.index, who + ": k/v row from a CompNode that does not own it");
-    stats_.positions_seen.insert(p);
-  }
-  if (m.type == MsgType::kAttnRows) {
-    park(std::move(m), out);
-    return;
-  }
+void AttnNode::on_cache_rows(Message m, Outbox& out) {
   // One kCacheRows message holds every block's rows: park one message per block.
-  const size_t per_block = m.kv_pos.size() * kvd;
+  const int F = plan_.front_layers(), L = cfg_.n_layers;
+  const size_t per_block = m.kv_pos.size() * (size_t)cfg_.n_kv_heads * hd_;
   for (int l = F; l < L; ++l) {
     Message b;
     b.type = m.type;
@@ -98,7 +134,8 @@ void AttnNode::park(Message m, Outbox& out) {
   // Rows may arrive before kStepBegin on a network; park them under the step.
   Pending& pd = pending_[{m.step, m.layer}];
   for (const Message& prev : pd.msgs)
-    check(!(prev.from == m.from), self_.name(plan_.beta()) + ": two row messages from one CompNode for one block");
+    check(!(prev.from == m.from),
+          [&] { return self_.name(plan_.beta()) + ": two row messages from one CompNode for one block"; });
   const int layer = m.layer;
   pd.msgs.push_back(std::move(m));
   try_complete(layer, out);
@@ -113,11 +150,13 @@ void AttnNode::try_complete(int layer, Outbox& out) {
     auto it = pending_.find({step, layer});
     Pending& pd = it->second;
     for (const Message& m : pd.msgs) {
-      check(pd.expected.count(m.from),
-            who + ": rows from " + m.from.name(plan_.beta()) + ", which has no rows for it in this step");
-      check(m.type == pd.rows_type, who + ": rows from " + m.from.name(plan_.beta()) + " came as " +
-                                        msg_type_name(m.type) + ", but this step has " +
-                                        (pd.rows_type == MsgType::kAttnRows ? "" : "no ") + "queries for it");
+      check(pd.expected.count(m.from), [&] {
+        return who + ": rows from " + m.from.name(plan_.beta()) + ", which has no rows for it in this step";
+      });
+      check(m.type == pd.rows_type, [&] {
+        return who + ": rows from " + m.from.name(plan_.beta()) + " came as " + msg_type_name(m.type) +
+               ", but this step has " + (pd.rows_type == MsgType::kAttnRows ? "" : "no ") + "queries for it";
+      });
     }
     if (pd.msgs.size() < pd.expected.size()) return;
 
@@ -197,37 +236,12 @@ void AttnNode::try_complete(int layer, Outbox& out) {
 void AttnNode::send(Message m, Outbox& out) {
   m.from = self_;
   m.session = session_;
-  stats_.msgs_out++;
-  stats_.bytes_out += (int64_t)m.wire_bytes();
-  stats_.bytes_out_by_layer[m.layer] += (int64_t)m.wire_bytes();
+  stats_.sent(m);
   out.send(std::move(m));
 }
 
-void AttnNode::take_partial(Message m, Outbox& out) {
-  const std::string who = self_.name(plan_.beta());
-  const int qa = plan_.attn_q_shard(self_.index), F = plan_.front_layers(), L = cfg_.n_layers;
-  check(m.layer >= F && m.layer < L, who + ": partial for a block outside [F, L)");
-  check(plan_.merger(qa, m.layer) == self_,
-        who + ": got a partial for block " + std::to_string(m.layer) + ", which " +
-            plan_.merger(qa, m.layer).name(plan_.beta()) + " merges");
-  int slot;
-  if (m.from.role == Role::kClient) {
-    check(plan_.head() > 0, who + ": unexpected partial from the client");
-    slot = plan_.beta();
-  } else {
-    check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn() &&
-              !(m.from == self_) && plan_.attn_q_shard(m.from.index) == qa,
-          who + ": partial from " + m.from.name(plan_.beta()) + ", which is not of its query shard");
-    slot = plan_.attn_kv_shard(m.from.index);
-  }
-  check(m.rows.size() == m.pos.size() * (size_t)cfg_.n_heads * hd_ &&
-            m.lse.size() == m.pos.size() * (size_t)cfg_.n_heads && m.kv_pos.empty(),
-        who + ": partial has the wrong size");
-  for (int32_t p : m.pos) {
-    check(plan_.allows(self_, 'o', p),
-          who + " received a partial for position " + std::to_string(p) + " that its plan does not allow");
-    stats_.positions_seen.insert(p);
-  }
+void AttnNode::on_partial(Message m, Outbox& out) {
+  const int slot = m.from.role == Role::kClient ? plan_.beta() : plan_.attn_kv_shard(m.from.index);
   Merge& mg = merges_[{m.step, m.layer}];
   const int32_t step = m.step;
   const int layer = m.layer;
@@ -244,11 +258,14 @@ void AttnNode::fold(Merge& mg, const Message& m, int slot) {
   const size_t qd = (size_t)cfg_.n_heads * hd_, H = cfg_.n_heads;
   for (size_t i = 0; i < m.pos.size(); ++i) {
     auto it = mg.row_of.find(m.pos[i]);
-    check(it != mg.row_of.end(), who + ": partial from " + m.from.name(plan_.beta()) + " for position " +
-                                     std::to_string(m.pos[i]) + ", which is not queried in the step");
+    check(it != mg.row_of.end(), [&] {
+      return who + ": partial from " + m.from.name(plan_.beta()) + " for position " + std::to_string(m.pos[i]) +
+             ", which is not queried in the step";
+    });
     const int r = it->second;
-    check(!mg.filled[slot][r], who + ": two partials from " + m.from.name(plan_.beta()) + " for position " +
-                                   std::to_string(m.pos[i]));
+    check(!mg.filled[slot][r], [&] {
+      return who + ": two partials from " + m.from.name(plan_.beta()) + " for position " + std::to_string(m.pos[i]);
+    });
     mg.filled[slot][r] = 1;
     ++mg.filled_count;
     std::copy(m.rows.begin() + i * qd, m.rows.begin() + (i + 1) * qd, mg.out[slot].begin() + r * qd);

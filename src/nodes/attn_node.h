@@ -23,21 +23,21 @@
 #include <vector>
 
 #include "nodes/message.h"
-#include "nodes/role_stats.h"
+#include "nodes/role.h"
 
 namespace cascade {
 
-class AttnNode {
+class AttnNode : public NodeRole {
  public:
   AttnNode(const ModelConfig& cfg, const Plan& plan, int index, uint64_t session = 0);
 
   // Handles kStepBegin, kAttnRows, kCacheRows and (private, as a merger) kPartial. Throws Error on a row the plan does not
   // allow, a sender that has no rows in this step, or a malformed message.
   // Takes the message by value so its row buffers move instead of copying.
-  void handle(Message m, Outbox& out);
+  void handle(Message m, Outbox& out) override;
 
-  const RoleStats& stats() const { return stats_; }
-  NodeId id() const { return self_; }
+  const RoleStats& stats() const override { return stats_; }
+  NodeId id() const override { return self_; }
   int cached_keys(int layer) const { return (int)cache_[layer].pos.size(); }
 
  private:
@@ -60,9 +60,15 @@ class AttnNode {
     int filled_count = 0;
     std::vector<Message> early;                  // partials that came before our own
   };
+  // The plan's checks: sender, kind, size and positions. Throws Error.
+  void admit(const Message& m);
+  // The state machine: a step's rows park per block until every CompNode
+  // expected (from kStepBegin) has sent; then the block's partials go out.
+  void on_step_begin(const Message& m, Outbox& out);
+  void on_cache_rows(Message m, Outbox& out);  // splits into one parked message per block
   void park(Message m, Outbox& out);  // one block's rows, until the block completes
   void try_complete(int layer, Outbox& out);
-  void take_partial(Message m, Outbox& out);  // private: a partial for us to merge
+  void on_partial(Message m, Outbox& out);  // private: a partial for us to merge
   void fold(Merge& mg, const Message& m, int slot);
   void try_merge(int32_t step, int layer, Outbox& out);
   void send(Message m, Outbox& out);

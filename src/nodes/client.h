@@ -21,11 +21,11 @@
 #include "engine/engine.h"
 #include "nodes/attn_mask.h"
 #include "nodes/message.h"
-#include "nodes/role_stats.h"
+#include "nodes/role.h"
 
 namespace cascade {
 
-class Client {
+class Client : public NodeRole {
  public:
   // Draws the session's mask secret when the plan is private.
   Client(const Model& model, const Plan& plan, uint64_t session = 0);
@@ -37,7 +37,7 @@ class Client {
   // Starts a step for `tokens` at the next n positions; sends its messages.
   void begin_step(const int32_t* tokens, int n, bool want_all_rows, Outbox& out);
   // Handles kAttnRows (q rows to attend over the head) and kFinal.
-  void handle(const Message& m, Outbox& out);
+  void handle(Message m, Outbox& out) override;
   // True when every final row of the step has arrived and logits are ready.
   bool step_done() const { return finals_left_ == 0; }
 
@@ -45,11 +45,18 @@ class Client {
   // rows were asked for.
   const std::vector<float>& logits() const { return logits_; }
   int position() const { return n_pos_; }
-  const RoleStats& stats() const { return stats_; }
+  const RoleStats& stats() const override { return stats_; }
+  NodeId id() const override { return {Role::kClient, 0}; }
   // CompNodes and AttnNodes that have work in positions [begin, end).
   std::vector<NodeId> nodes_with_work(int begin, int end) const;
 
  private:
+  // The plan's checks: sender, step, size and positions. Throws Error.
+  void admit(const Message& m) const;
+  // The state machine: attention over the head for CompNodes that ask, then
+  // the step ends when every final row is in.
+  void on_attn_rows(const Message& m, Outbox& out);
+  void on_final(const Message& m);
   void finish_step();
   void send(Message m, Outbox& out);
 

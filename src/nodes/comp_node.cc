@@ -45,84 +45,112 @@ void CompNode::send(Message m, Outbox& out) {
   m.from = self_;
   m.session = session_;
   m.step = step_;
-  const int64_t b = (int64_t)m.wire_bytes();
-  stats_.msgs_out++;
-  stats_.bytes_out += b;
-  stats_.bytes_out_by_layer[m.layer] += b;
+  stats_.sent(m);
   out.send(std::move(m));
 }
 
 void CompNode::handle(Message m, Outbox& out) {
+  stats_.received(m);
+  admit(m);
+  if (m.type == MsgType::kHidden)
+    on_hidden(std::move(m), out);
+  else
+    on_attention(m, out);
+}
+
+void CompNode::admit(const Message& m) {
   const auto& c = model_.cfg;
   const std::string who = self_.name(plan_.beta());
-  stats_.msgs_in++;
-  stats_.bytes_in += (int64_t)m.wire_bytes();
-  stats_.bytes_in_by_layer[m.layer] += (int64_t)m.wire_bytes();
-  const char kind = m.type == MsgType::kHidden ? 'h' : m.type == MsgType::kMerged ? 'm' : 'o';
+  const MsgType attention = mask_ ? MsgType::kMerged : MsgType::kPartial;
+  check(m.type == MsgType::kHidden || m.type == attention, [&] {
+    return who + " cannot handle a " + msg_type_name(m.type) + " message in the " + protocol_name(plan_.protocol()) +
+           " protocol";
+  });
+  const RowKind kind = m.type == MsgType::kHidden ? RowKind::kHidden
+                       : m.type == MsgType::kMerged ? RowKind::kMerged
+                                                    : RowKind::kPartial;
   for (int32_t p : m.pos) {
     check(plan_.allows(self_, kind, p),
-          who + " received a row for position " + std::to_string(p) + " that its plan does not allow");
+          [&] { return who + " received a row for position " + std::to_string(p) + " that its plan does not allow"; });
     stats_.positions_seen.insert(p);
   }
-  check(m.kv_pos.empty() && m.k.empty() && m.v.empty(), who + " received k/v rows, which only AttnNodes take");
+  check(m.kv_pos.empty() && m.k.empty() && m.v.empty(),
+        [&] { return who + " received k/v rows, which only AttnNodes take"; });
 
-  if (m.type == MsgType::kHidden) {
-    check(m.from.role == Role::kClient, who + ": hidden rows must come from the client");
-    check(m.layer == plan_.front_layers(), who + ": hidden rows for the wrong block");
-    check(partials_got_ == partials_expected_, who + ": new step before the previous one finished");
-    check(m.rows.size() == m.pos.size() * (size_t)c.dim, who + ": hidden rows have the wrong size");
-    // The step's rows of mine must be exactly the positions sent.
-    std::vector<int32_t> expect;
-    for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
-      if (plan_.comp_of(p) == self_.index) expect.push_back(p);
-    check(expect == m.pos, who + ": hidden rows do not match the step's positions for this node");
-    step_ = m.step;
-    flags_ = m.flags;
-    pos_end_ = m.pos_end;
-    mine_ = m.pos;
-    row_of_.clear();
-    for (size_t i = 0; i < mine_.size(); ++i) row_of_[mine_[i]] = (int)i;
-    h_ = std::move(m.rows);
-    layer_ = m.layer;
-    step_has_queries_.assign(plan_.beta(), false);
-    for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
-      if (plan_.shard_of(p) != Plan::kClientOwned) step_has_queries_[plan_.shard_of(p)] = true;
-    cache_rows_.clear();
-    if (layer_ < c.n_layers) start_block(out);
-    return;
+  switch (m.type) {
+    case MsgType::kHidden: {
+      check(m.from.role == Role::kClient, [&] { return who + ": hidden rows must come from the client"; });
+      check(m.layer == plan_.front_layers(), [&] { return who + ": hidden rows for the wrong block"; });
+      check(m.rows.size() == m.pos.size() * (size_t)c.dim, [&] { return who + ": hidden rows have the wrong size"; });
+      // The step's rows of mine must be exactly the positions sent.
+      std::vector<int32_t> expect;
+      for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
+        if (plan_.comp_of(p) == self_.index) expect.push_back(p);
+      check(expect == m.pos, [&] { return who + ": hidden rows do not match the step's positions for this node"; });
+      return;
+    }
+    case MsgType::kMerged:
+      check(m.rows.size() == m.pos.size() * (size_t)c.n_heads * mask_->width() && m.lse.empty(),
+            [&] { return who + ": merged output has the wrong size"; });
+      for (int32_t p : m.pos)
+        check(m.from == plan_.merger(plan_.shard_of(p), m.layer), [&] {
+          return who + ": merged output for position " + std::to_string(p) + " from " + m.from.name(plan_.beta()) +
+                 ", which does not merge its shard in block " + std::to_string(m.layer);
+        });
+      return;
+    default:  // kPartial
+      check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() && m.lse.size() == m.pos.size() * (size_t)c.n_heads,
+            [&] { return who + ": partial has the wrong size"; });
+      if (m.from.role == Role::kClient) {
+        check(plan_.head() > 0, [&] { return who + ": unexpected partial from the client"; });
+        return;
+      }
+      check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn(),
+            [&] { return who + ": partial from an unknown node"; });
+      for (int32_t p : m.pos)
+        check(plan_.shard_of(p) == plan_.attn_q_shard(m.from.index), [&] {
+          return who + ": partial for position " + std::to_string(p) + " from an AttnNode not of its shard";
+        });
+      return;
   }
+}
 
-  check(m.type == (mask_ ? MsgType::kMerged : MsgType::kPartial),
-        who + " cannot handle a " + msg_type_name(m.type) + " message in the " + protocol_name(plan_.protocol()) +
-            " protocol");
-  check(m.step == step_ && m.layer == layer_, who + ": partial for a step/block not in flight");
-  if (mask_) {
+void CompNode::on_hidden(Message m, Outbox& out) {
+  check(partials_got_ == partials_expected_,
+        [&] { return self_.name(plan_.beta()) + ": new step before the previous one finished"; });
+  step_ = m.step;
+  flags_ = m.flags;
+  pos_end_ = m.pos_end;
+  mine_ = m.pos;
+  row_of_.clear();
+  for (size_t i = 0; i < mine_.size(); ++i) row_of_[mine_[i]] = (int)i;
+  h_ = std::move(m.rows);
+  layer_ = m.layer;
+  step_has_queries_.assign(plan_.beta(), false);
+  for (int32_t p = m.pos_begin; p < m.pos_end; ++p)
+    if (plan_.shard_of(p) != Plan::kClientOwned) step_has_queries_[plan_.shard_of(p)] = true;
+  cache_rows_.clear();
+  if (layer_ < model_.cfg.n_layers) start_block(out);
+}
+
+void CompNode::on_attention(const Message& m, Outbox& out) {
+  check(m.step == step_ && m.layer == layer_,
+        [&] { return self_.name(plan_.beta()) + ": partial for a step/block not in flight"; });
+  if (mask_)
     take_merged(m);
-    if (++partials_got_ == partials_expected_) finish_block(out);
-    return;
-  }
-  check(m.rows.size() == m.pos.size() * (size_t)c.q_dim() &&
-            m.lse.size() == m.pos.size() * (size_t)c.n_heads,
-        who + ": partial has the wrong size");
-  int slot;
-  if (m.from.role == Role::kClient) {
-    check(plan_.head() > 0, who + ": unexpected partial from the client");
-    slot = plan_.beta();
-  } else {
-    check(m.from.role == Role::kAttn && m.from.index >= 0 && m.from.index < plan_.n_attn(),
-          who + ": partial from an unknown node");
-    slot = plan_.attn_kv_shard(m.from.index);
-    for (int32_t p : m.pos)
-      check(plan_.shard_of(p) == plan_.attn_q_shard(m.from.index),
-            who + ": partial for position " + std::to_string(p) + " from an AttnNode not of its shard");
-  }
-  const int qd = c.q_dim(), H = c.n_heads;
+  else
+    take_partial(m);
+  if (++partials_got_ == partials_expected_) finish_block(out);
+}
+
+void CompNode::take_partial(const Message& m) {
+  const int qd = model_.cfg.q_dim(), H = model_.cfg.n_heads;
+  const int slot = m.from.role == Role::kClient ? plan_.beta() : plan_.attn_kv_shard(m.from.index);
   for (size_t i = 0; i < m.pos.size(); ++i) {
     const int r = row_of_.at(m.pos[i]);
     std::copy(m.rows.begin() + i * qd, m.rows.begin() + (i + 1) * qd, slot_out_[slot].begin() + (size_t)r * qd);
     std::copy(m.lse.begin() + i * H, m.lse.begin() + (i + 1) * H, slot_lse_[slot].begin() + (size_t)r * H);
   }
-  if (++partials_got_ == partials_expected_) finish_block(out);
 }
 
 void CompNode::start_block(Outbox& out) {
@@ -212,13 +240,8 @@ void CompNode::start_block(Outbox& out) {
 void CompNode::take_merged(const Message& m) {
   const auto& c = model_.cfg;
   const int H = c.n_heads, w = mask_->width(), qd = c.q_dim();
-  const std::string who = self_.name(plan_.beta());
-  check(m.rows.size() == m.pos.size() * (size_t)H * w && m.lse.empty(), who + ": merged output has the wrong size");
   for (size_t i = 0; i < m.pos.size(); ++i) {
     const int a = plan_.shard_of(m.pos[i]);
-    check(m.from == plan_.merger(a, layer_),
-          who + ": merged output for position " + std::to_string(m.pos[i]) + " from " + m.from.name(plan_.beta()) +
-              ", which does not merge its shard in block " + std::to_string(layer_));
     const int r = row_of_.at(m.pos[i]);
     mask_->unmask_out(layer_, a, m.rows.data() + i * H * w, 1, merged_.data() + (size_t)r * qd);
   }

@@ -23,11 +23,11 @@
 #include "engine/layer.h"
 #include "nodes/attn_mask.h"
 #include "nodes/message.h"
-#include "nodes/role_stats.h"
+#include "nodes/role.h"
 
 namespace cascade {
 
-class CompNode {
+class CompNode : public NodeRole {
  public:
   // `secret` is the session's mask secret from the client; the private
   // protocol needs it (Error otherwise), the paper protocol ignores it.
@@ -36,12 +36,19 @@ class CompNode {
   // Handles kHidden (starts a step) and kPartial (paper) or kMerged (private). Throws Error on a message
   // the plan does not allow or that does not fit the step.
   // Takes the message by value so its row buffers move instead of copying.
-  void handle(Message m, Outbox& out);
+  void handle(Message m, Outbox& out) override;
 
-  const RoleStats& stats() const { return stats_; }
-  NodeId id() const { return self_; }
+  const RoleStats& stats() const override { return stats_; }
+  NodeId id() const override { return self_; }
 
  private:
+  // The plan's checks: sender, kind, size and positions. Throws Error.
+  void admit(const Message& m);
+  // The state machine: a step starts with the hidden rows; each block sends
+  // q,k,v rows out and finishes when every attention output is in.
+  void on_hidden(Message m, Outbox& out);
+  void on_attention(const Message& m, Outbox& out);
+  void take_partial(const Message& m);  // paper: one slot's partial
   void start_block(Outbox& out);
   void finish_block(Outbox& out);
   void send(Message m, Outbox& out);

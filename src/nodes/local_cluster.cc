@@ -12,11 +12,11 @@ LocalCluster::LocalCluster(const Model& model, const Plan& plan) : plan_(plan), 
     attns_.push_back(std::make_unique<AttnNode>(model.cfg, plan, i));
 }
 
-void LocalCluster::deliver(Message& m, Outbox& out) {
-  switch (m.to.role) {
-    case Role::kClient: client_.handle(m, out); break;
-    case Role::kComp: comps_.at(m.to.index)->handle(std::move(m), out); break;
-    case Role::kAttn: attns_.at(m.to.index)->handle(std::move(m), out); break;
+NodeRole& LocalCluster::role(const NodeId& id) {
+  switch (id.role) {
+    case Role::kComp: return *comps_.at(id.index);
+    case Role::kAttn: return *attns_.at(id.index);
+    default: return client_;
   }
 }
 
@@ -42,7 +42,7 @@ void LocalCluster::step(const int32_t* tokens, int n, bool all_rows, std::vector
     std::vector<std::string> errors(groups.size());
     auto run_group = [&](size_t g) {
       try {
-        for (Message* m : *groups[g]) deliver(*m, out[g]);
+        for (Message* m : *groups[g]) role(m->to).handle(std::move(*m), out[g]);
       } catch (const std::exception& e) {
         errors[g] = e.what();
       }

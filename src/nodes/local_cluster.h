@@ -37,7 +37,7 @@ class LocalCluster : public Backend {
   void set_recorder(MessageRecorder* r) { recorder_ = r; }
 
  private:
-  void deliver(Message& m, Outbox& out);  // moves the message into its role
+  NodeRole& role(const NodeId& id);  // the addressee of a message
 
   const Plan& plan_;
   Client client_;

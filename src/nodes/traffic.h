@@ -38,4 +38,11 @@ inline DecodeTraffic decode_traffic(const Plan& plan, const ModelConfig& c) {
   return t;
 }
 
+// Floats of one generated token over every link: decode_traffic for each
+// block from F on, plus the client's h^F row to its CompNode and the final
+// row back.
+inline double decode_token_floats(const Plan& plan, const ModelConfig& c) {
+  return (c.n_layers - plan.front_layers()) * decode_traffic(plan, c).total() + 2.0 * c.dim;
+}
+
 }  // namespace cascade

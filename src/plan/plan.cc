@@ -58,7 +58,6 @@ Plan Plan::make(const PlanSpec& s, const ModelConfig& cfg) {
             " positions (the longest context a model may have)");
   Plan p;
   p.spec_ = s;
-  p.n_layers_ = cfg.n_layers;
   if (p.spec_.client_head < 0) p.spec_.client_head = s.delta;
   p.head_ = s.public_prefix + p.spec_.client_head;
   p.attn_block_ = std::max(1, s.delta);
@@ -107,18 +106,20 @@ int Plan::shard_of(int pos) const {
   return ((pos - head_) / attn_block_) % spec_.beta;
 }
 
-bool Plan::allows(const NodeId& node, char kind, int pos) const {
+bool Plan::allows(const NodeId& node, RowKind kind, int pos) const {
   if (pos < 0) return false;
   switch (node.role) {
     case Role::kClient: return true;  // the client owns everything
     case Role::kComp:
       return comp_of(pos) == node.index &&
-             (kind == 'h' || kind == (is_private() ? 'm' : 'o'));
+             (kind == RowKind::kHidden || kind == (is_private() ? RowKind::kMerged : RowKind::kPartial));
     case Role::kAttn:
-      if (kind == 'q') return shard_of(pos) == attn_q_shard(node.index);
-      if (kind == 'k') return shard_of(pos) == attn_kv_shard(node.index);
-      if (kind == 'o') return is_private() && shard_of(pos) == attn_q_shard(node.index);
-      return false;
+      switch (kind) {
+        case RowKind::kQuery: return shard_of(pos) == attn_q_shard(node.index);
+        case RowKind::kKeyValue: return shard_of(pos) == attn_kv_shard(node.index);
+        case RowKind::kPartial: return is_private() && shard_of(pos) == attn_q_shard(node.index);
+        default: return false;
+      }
   }
   return false;
 }
@@ -136,8 +137,8 @@ std::vector<int> Plan::view(const NodeId& node, int end) const {
   std::vector<int> v;
   if (node.role == Role::kClient) return v;
   for (int p = head_; p < std::min(end, horizon_); ++p) {
-    bool seen = node.role == Role::kComp ? allows(node, 'h', p)
-                                         : allows(node, 'q', p) || allows(node, 'k', p);
+    bool seen = node.role == Role::kComp ? allows(node, RowKind::kHidden, p)
+                                         : allows(node, RowKind::kQuery, p) || allows(node, RowKind::kKeyValue, p);
     if (seen) v.push_back(p);
   }
   return v;

@@ -79,6 +79,15 @@ struct ViewStats {
   int lead_gap = 0;     // unseen private positions before the first one
 };
 
+// What a row carries, for Plan::allows.
+enum class RowKind {
+  kHidden,   // a block's input row h (client -> CompNode)
+  kQuery,    // a q row (CompNode -> AttnNode)
+  kKeyValue, // a k row and its v row (CompNode -> AttnNode)
+  kPartial,  // a partial attention output and its log-sum-exp
+  kMerged,   // a merged attention output (private protocol, merger -> CompNode)
+};
+
 class Plan {
  public:
   // Builds and checks a plan. Throws Error naming the view that is not c-δ
@@ -98,7 +107,6 @@ class Plan {
   int alpha() const { return spec_.alpha; }
   int beta() const { return spec_.beta; }
   int front_layers() const { return spec_.front_layers; }
-  int n_layers() const { return n_layers_; }
   int head() const { return head_; }  // positions < head stay at the client
   int comp_block() const { return comp_block_; }
   int attn_block() const { return attn_block_; }
@@ -116,12 +124,11 @@ class Plan {
   // `layer`, (a, (a + layer) mod β), so merging rotates over the row's nodes.
   NodeId merger(int a, int layer) const { return attn_node(a, (a + layer) % spec_.beta); }
 
-  // May `node` receive the row of `pos`? (kind: 'h' hidden row, 'q', 'k' for
-  // k and v, 'o' a partial output, 'm' a merged output). The one rule every
-  // receiver enforces. Paper protocol: a CompNode takes the partials 'o' of
-  // its rows. Private protocol: it takes only merged outputs 'm', and an
-  // AttnNode takes partials 'o' of its query shard (as the merger).
-  bool allows(const NodeId& node, char kind, int pos) const;
+  // May `node` receive the `kind` row of `pos`? The one rule every receiver
+  // enforces. Paper protocol: a CompNode takes the partials of its rows.
+  // Private protocol: it takes only merged outputs, and an AttnNode takes
+  // partials of its query shard (as the merger).
+  bool allows(const NodeId& node, RowKind kind, int pos) const;
 
   // Every position whose row `node` receives, within the horizon (or below
   // `end`, when that is sooner).
@@ -147,7 +154,6 @@ class Plan {
 
  private:
   PlanSpec spec_;
-  int n_layers_ = 0;
   int head_ = 0;
   int comp_block_ = 1;
   int attn_block_ = 1;

@@ -39,7 +39,7 @@ struct LocalProcessClusterOptions {
   std::vector<std::string> extra_node_args;  // e.g. {"--rpc-deadline-ms", "2000"}
   // Added to the children's environment (unless already set there). Many
   // nodes share this host's cores, and OpenMP/OpenBLAS threads that spin
-  // while idle starve the others (measured: 10x slower steps on 2 cores).
+  // while idle starve the others.
   std::map<std::string, std::string> node_env = {
       {"OMP_NUM_THREADS", "1"}, {"OPENBLAS_NUM_THREADS", "1"}, {"OMP_WAIT_POLICY", "PASSIVE"}};
   // CompNodes' changes to node_env: every core. In a decode step only the

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "rpc/receive.h"
 #include "rpc/wire.h"
 #include "util/error.h"
 
@@ -38,20 +39,11 @@ class NodeServer::Service {
               self_name() + ": no session " + std::to_string(in.msg.session) + " (never opened, closed, or idle too long)"};
     if (session->failed())
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
-    if (!in.malformed.empty()) {
-      // A malformed message ends the session: the role's state can no longer be trusted.
-      const std::string why = session->name() + " refused a message: " + in.malformed;
-      session->fail(why);
-      return {grpc::StatusCode::INVALID_ARGUMENT, why};
-    }
-    Message& m = in.msg;
-    if (!(m.to == session->self()))
-      return {grpc::StatusCode::INVALID_ARGUMENT, session->name() + ": message addressed to " +
-                                                      m.to.name(session->beta()) + ", not to this node"};
-    if (!session->book().count(m.from))
-      return {grpc::StatusCode::PERMISSION_DENIED, session->name() + ": sender is not a party of the session"};
-    if (auto st = check_peer_is(peer_cn, m.from, session->beta(), session->name()); !st.ok()) return st;
-    if (!session->deliver(std::move(m)))
+    const Admission a =
+        admit_link_message(in, peer_cn, session->self(), session->book(), session->beta(), session->name());
+    if (a.ends_session) session->fail(a.status.error_message());
+    if (!a.status.ok()) return a.status;
+    if (!session->deliver(std::move(in.msg)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
     return grpc::Status::OK;
   }

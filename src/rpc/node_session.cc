@@ -26,9 +26,9 @@ NodeSession::NodeSession(uint64_t id, NodeId self, Plan plan, const ModelConfig&
       links_(channels, loop, book_, [this](const SendFailure& f) { fail(describe(f, plan_.beta(), name_)); }) {
   if (self.role == Role::kComp) {
     check(model != nullptr, name_ + ": a CompNode session needs the model");
-    comp_ = std::make_unique<CompNode>(*model, plan_, self.index, id, std::move(mask_secret));
+    role_ = std::make_unique<CompNode>(*model, plan_, self.index, id, std::move(mask_secret));
   } else {
-    attn_ = std::make_unique<AttnNode>(cfg_, plan_, self.index, id);
+    role_ = std::make_unique<AttnNode>(cfg_, plan_, self.index, id);
   }
   // Links are opened on first use; the TLS handshakes of a process's first
   // session would then sit on the critical path of its first steps (a decode
@@ -71,10 +71,7 @@ void NodeSession::handle(Message& m) {
   if (failed_) return;
   try {
     // The scalar fields stay readable after the move (for the message below).
-    if (comp_)
-      comp_->handle(std::move(m), links_);
-    else
-      attn_->handle(std::move(m), links_);
+    role_->handle(std::move(m), links_);
   } catch (const std::exception& e) {
     fail(name_ + " failed on a " + msg_type_name(m.type) + " message from " + m.from.name(plan_.beta()) + ": " +
          e.what());

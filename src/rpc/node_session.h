@@ -1,4 +1,4 @@
-// NodeSession — one client's session on a node: one role object and the
+// NodeSession — one client's session on a node: one role (NodeRole) and the
 // links to the session's peers.
 //
 // A message is handled on the loop thread that read it (LinkServer), one at
@@ -63,8 +63,7 @@ class NodeSession {
   const ModelConfig cfg_;
   const AddressBook book_;
   const std::string name_;
-  std::unique_ptr<CompNode> comp_;
-  std::unique_ptr<AttnNode> attn_;
+  std::unique_ptr<NodeRole> role_;
 
   std::atomic<bool> failed_{false};
   mutable std::mutex failure_mu_;

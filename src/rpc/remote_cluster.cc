@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "rpc/receive.h"
 #include "rpc/wire.h"
 #include "util/error.h"
 
@@ -70,15 +71,11 @@ class RemoteCluster::Service {
   grpc::Status accept(const std::string& peer_cn, LinkMessage&& in) {
     if (in.msg.session != c_.session_)
       return {grpc::StatusCode::NOT_FOUND, "client at " + c_.address_ + ": not session " + std::to_string(in.msg.session)};
-    if (!in.malformed.empty()) {
-      c_.set_error(std::string("client at ") + c_.address_ + " refused a message: " + in.malformed);
-      return {grpc::StatusCode::INVALID_ARGUMENT, in.malformed};
-    }
-    Message& m = in.msg;
-    if (m.to.role != Role::kClient || !c_.book_.count(m.from))
-      return {grpc::StatusCode::PERMISSION_DENIED, "client: message from or to a party outside the session"};
-    if (auto st = check_peer_is(peer_cn, m.from, c_.plan_.beta(), "client at " + c_.address_); !st.ok()) return st;
-    c_.handle(m);
+    const Admission a = admit_link_message(in, peer_cn, {Role::kClient, 0}, c_.book_, c_.plan_.beta(),
+                                           "client at " + c_.address_);
+    if (a.ends_session) c_.set_error(a.status.error_message());
+    if (!a.status.ok()) return a.status;
+    c_.handle(in.msg);
     return grpc::Status::OK;
   }
 
@@ -184,11 +181,6 @@ std::optional<std::string> RemoteCluster::error() const {
   return error_;
 }
 
-RoleStats RemoteCluster::client_stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return client_.stats();
-}
-
 int RemoteCluster::position() const {
   std::lock_guard<std::mutex> lock(mu_);
   return client_.position();
@@ -205,7 +197,7 @@ void RemoteCluster::handle(Message& m) {
     if (error_) return;
     last_activity_ = std::chrono::steady_clock::now();
     try {
-      client_.handle(m, out);
+      client_.handle(std::move(m), out);  // m.type and m.from stay readable
     } catch (const std::exception& e) {
       error_ = std::string("client at ") + address_ + " failed on a " + msg_type_name(m.type) + " message from " +
                m.from.name(plan_.beta()) + ": " + e.what();

@@ -61,7 +61,6 @@ class RemoteCluster : public Backend {
   const std::string& address() const { return address_; }  // where nodes reach the client
   const Plan& plan() const { return plan_; }
   const AddressBook& book() const { return book_; }
-  RoleStats client_stats() const;
   // The error that ended the session, if any.
   std::optional<std::string> error() const;
 

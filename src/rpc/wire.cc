@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -92,6 +93,29 @@ void header_from_wire(const wire::Envelope& env, Message& m) {
   m.pos_end = env.pos_end();
   m.flags = env.flags();
   m.text = env.text();
+}
+
+// ModelDims' field `name` (a ModelConfig field of the same name: the test
+// model_fields_test holds the proto to CASCADE_MODEL_FIELDS). Ints and enums
+// travel as int32, floats as float.
+const google::protobuf::FieldDescriptor* dims_field(const char* name) {
+  const auto* f = wire::ModelDims::descriptor()->FindFieldByName(name);
+  check(f != nullptr, [&] { return std::string("wire: ModelDims has no field ") + name; });
+  return f;
+}
+
+template <class T>
+void set_dims_field(wire::ModelDims& d, const char* name, T v) {
+  const auto* f = dims_field(name);
+  if constexpr (std::is_same_v<T, float>) d.GetReflection()->SetFloat(&d, f, v);
+  else d.GetReflection()->SetInt32(&d, f, static_cast<int32_t>(v));
+}
+
+template <class T>
+void get_dims_field(const wire::ModelDims& d, const char* name, T& v) {
+  const auto* f = dims_field(name);
+  if constexpr (std::is_same_v<T, float>) v = d.GetReflection()->GetFloat(d, f);
+  else v = static_cast<T>(d.GetReflection()->GetInt32(d, f));
 }
 
 }  // namespace
@@ -200,42 +224,16 @@ PlanSpec from_wire(const wire::PlanSpec& p) {
 }
 
 void to_wire(const ModelConfig& c, wire::ModelDims* d) {
-  d->set_arch((int32_t)c.arch);
-  d->set_dim(c.dim);
-  d->set_hidden_dim(c.hidden_dim);
-  d->set_n_layers(c.n_layers);
-  d->set_n_heads(c.n_heads);
-  d->set_n_kv_heads(c.n_kv_heads);
-  d->set_head_dim(c.head_dim);
-  d->set_vocab_size(c.vocab_size);
-  d->set_context_length(c.context_length);
-  d->set_norm_eps(c.norm_eps);
-  d->set_rope_style((int32_t)c.rope_style);
-  d->set_rope_theta(c.rope_theta);
-  d->set_rope_scale_factor(c.rope_scale_factor);
-  d->set_rope_low_freq_factor(c.rope_low_freq_factor);
-  d->set_rope_high_freq_factor(c.rope_high_freq_factor);
-  d->set_rope_original_context(c.rope_original_context);
+#define CASCADE_MODEL_FIELD(type, name, def, doc) set_dims_field(*d, #name, c.name);
+  CASCADE_MODEL_FIELDS(CASCADE_MODEL_FIELD)
+#undef CASCADE_MODEL_FIELD
 }
 
 ModelConfig from_wire(const wire::ModelDims& d) {
   ModelConfig c;
-  c.arch = (Arch)d.arch();
-  c.dim = d.dim();
-  c.hidden_dim = d.hidden_dim();
-  c.n_layers = d.n_layers();
-  c.n_heads = d.n_heads();
-  c.n_kv_heads = d.n_kv_heads();
-  c.head_dim = d.head_dim();
-  c.vocab_size = d.vocab_size();
-  c.context_length = d.context_length();
-  c.norm_eps = d.norm_eps();
-  c.rope_style = (RopeStyle)d.rope_style();
-  c.rope_theta = d.rope_theta();
-  c.rope_scale_factor = d.rope_scale_factor();
-  c.rope_low_freq_factor = d.rope_low_freq_factor();
-  c.rope_high_freq_factor = d.rope_high_freq_factor();
-  c.rope_original_context = d.rope_original_context();
+#define CASCADE_MODEL_FIELD(type, name, def, doc) get_dims_field(d, #name, c.name);
+  CASCADE_MODEL_FIELDS(CASCADE_MODEL_FIELD)
+#undef CASCADE_MODEL_FIELD
   return c;
 }
 

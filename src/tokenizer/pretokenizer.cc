@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "tokenizer/utf8.h"
 #include "util/error.h"
 
 namespace cascade {
@@ -102,33 +103,15 @@ struct Unit {
   uint16_t flags;
 };
 
-// Strict UTF-8 decoding (no overlongs, surrogates or values above U+10FFFF);
-// anything else is one byte of no category.
+// Strict UTF-8 decoding (next_utf8); a byte that is not valid UTF-8 is one
+// unit of no category.
 std::vector<Unit> decode(std::string_view s) {
   std::vector<Unit> u;
   u.reserve(s.size() + 1);
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   for (size_t i = 0; i < s.size();) {
-    const unsigned char c = b(i);
-    size_t len = 0;
-    uint32_t cp = 0, min = 0;
-    if (c < 0x80) len = 1, cp = c;
-    else if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
-    bool ok = len > 0 && i + len <= s.size();
-    for (size_t k = 1; ok && k < len; ++k) {
-      ok = (b(i + k) & 0xC0) == 0x80;
-      cp = (cp << 6) | (b(i + k) & 0x3F);
-    }
-    ok = ok && cp >= min && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-    if (ok) {
-      u.push_back({i, cp, flags_of(cp)});
-      i += len;
-    } else {
-      u.push_back({i, 0xFFFFFFFFu, kAny});
-      i += 1;
-    }
+    const Utf8Char ch = next_utf8(s, i);
+    u.push_back(ch.valid ? Unit{i, ch.cp, flags_of(ch.cp)} : Unit{i, 0xFFFFFFFFu, kAny});
+    i += ch.len;
   }
   u.push_back({s.size(), 0, 0});  // sentinel: the end offset
   return u;

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "tokenizer/utf8.h"
 #include "tokenizer/pretokenizer.h"
 #include "util/error.h"
 
@@ -18,52 +19,6 @@ constexpr std::string_view kSpmSpace = "\xE2\x96\x81";  // U+2581 "▁"
 
 // ---------------------------------------------------------------------------
 // UTF-8
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-struct Utf8Char {
-  uint32_t cp;  // the byte value itself when !valid
-  size_t len;   // bytes consumed (1 when !valid)
-  bool valid;
-};
-
-// Strict decoding of the character at s[i] (no overlongs, surrogates or
-// values above U+10FFFF); anything else is one invalid byte.
-Utf8Char next_utf8(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) return {c, 1, true};
-  const Utf8Char invalid{c, 1, false};
-  size_t len;
-  uint32_t cp, min;
-  if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-  else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-  else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-  else return invalid;
-  if (i + len > s.size()) return invalid;
-  for (size_t k = 1; k < len; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return invalid;
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return invalid;
-  return {cp, len, true};
-}
 
 // Length of the UTF-8 sequence a lead byte announces, as llama.cpp's SPM
 // tokenizer splits text (continuation/invalid bytes count as 1).
@@ -91,18 +46,6 @@ int parse_byte_piece(const std::string& p) {
 std::string byte_piece(int byte) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   return std::string("<0x") + kHex[byte >> 4] + kHex[byte & 15] + ">";
-}
-
-// GPT-2's bytes_to_unicode: printable Latin-1 bytes map to themselves, the
-// rest to U+0100.. in byte order, so every byte is a visible character.
-std::array<uint32_t, 256> gpt2_byte_to_codepoint() {
-  std::array<uint32_t, 256> map{};
-  uint32_t next = 256;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-    map[b] = printable ? static_cast<uint32_t>(b) : next++;
-  }
-  return map;
 }
 
 // ---------------------------------------------------------------------------

@@ -4,8 +4,10 @@
 // know it, what to do. The CLI prints it after "error: " and exits non-zero.
 #pragma once
 
+#include <concepts>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace cascade {
 
@@ -15,8 +17,21 @@ class Error : public std::runtime_error {
 };
 
 // Throws Error(msg) when cond is false. For input validation, not for bugs.
+// A message that has to be built (concatenated, formatted) is passed as a
+// callable returning it, so that a check that passes builds nothing:
+//   check(n > 0, [&] { return "bad n " + std::to_string(n); });
+inline void check(bool cond, const char* msg) {
+  if (!cond) [[unlikely]]
+    throw Error(msg);
+}
 inline void check(bool cond, const std::string& msg) {
-  if (!cond) throw Error(msg);
+  if (!cond) [[unlikely]]
+    throw Error(msg);
+}
+template <std::invocable MakeMessage>
+void check(bool cond, MakeMessage&& make_message) {
+  if (!cond) [[unlikely]]
+    throw Error(std::forward<MakeMessage>(make_message)());
 }
 
 }  // namespace cascade

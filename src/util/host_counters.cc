@@ -1,5 +1,6 @@
 #include "util/host_counters.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -14,6 +15,12 @@ double host_cpu_seconds() {
   long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
   f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
   return (double)(user + nice + system + irq + softirq) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int64_t loopback_tx_bytes() {

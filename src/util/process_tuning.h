@@ -6,10 +6,10 @@ namespace cascade {
 
 // * Row buffers of a few MiB per block stay in the heap: past glibc's default
 //   mmap threshold each one is a fresh mapping that the kernel must zero on
-//   first touch (measured: 14 % of an in-process prefill).
+//   first touch, on every step.
 // * gRPC's absl::Mutex skips deadlock detection, which Debian's absl (built
-//   without NDEBUG) runs on every lock (measured: 3-6 % of a node's CPU in
-//   decode).
+//   without NDEBUG) runs on every lock.
+// What each costs: docs/results/code_figures.md.
 void tune_process();
 
 }  // namespace cascade
