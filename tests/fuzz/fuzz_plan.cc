@@ -51,7 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const NodeId& n : plan.nodes()) {
       const std::vector<int> v = plan.view(n);
       (void)plan.stats(v);
-      for (int pos : {0, plan.head(), plan.horizon() - 1}) (void)plan.allows(n, 'q', pos), (void)plan.allows(n, 'h', pos);
+      for (int pos : {0, plan.head(), plan.horizon() - 1})
+        for (RowKind kind : {RowKind::kHidden, RowKind::kQuery, RowKind::kKeyValue, RowKind::kPartial, RowKind::kMerged})
+          (void)plan.allows(n, kind, pos);
     }
     (void)plan.worst_coalition(2);
     (void)plan.to_json(2).dump();
