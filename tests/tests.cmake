@@ -1,6 +1,7 @@
 # One line per test executable: cascade_test(<file under tests/ without .cc> <libs>)
 # Labels (see cascade_test in CMakeLists.txt): quick unless set here.
 set(CASCADE_TEST_LABELS_net_test net slow)
+set(CASCADE_TEST_LABELS_limits_test net)  # loopback gRPC; one case starts node processes
 # Net.* shares one 72-process cluster across its cases: one process for all.
 set(CASCADE_ONE_PROCESS_TESTS net_test)
 
@@ -37,6 +38,12 @@ cascade_test(net_test cascade_rpc cascade_test_support)
 if(TARGET net_test)
   add_dependencies(net_test cascade_node_test_bin)
   target_compile_definitions(net_test PRIVATE CASCADE_NODE_BIN="$<TARGET_FILE:cascade_node_test_bin>")
+endif()
+# Bounded nodes: session, state, row and position limits; client-only, expired and revoked certificates.
+cascade_test(limits_test cascade_rpc cascade_test_support)
+if(TARGET limits_test)
+  add_dependencies(limits_test cascade_node_test_bin)
+  target_compile_definitions(limits_test PRIVATE CASCADE_NODE_BIN="$<TARGET_FILE:cascade_node_test_bin>")
 endif()
 cascade_test(plan_test cascade_plan)
 cascade_test(llama2c_test cascade_model)

@@ -16,7 +16,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -34,6 +36,13 @@ struct Deleter {
 using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
+using CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
+using TimePtr = std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME, ASN1_TIME_free>>;
+
+CrlPtr parse_crl(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), (int)pem.size()));
+  return CrlPtr(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+}
 
 std::string openssl_error(const std::string& what) {
   char buf[256] = {0};
@@ -87,7 +96,7 @@ X509Ptr parse_cert(const std::string& pem) {
 }
 
 // A fresh certificate skeleton: v3, random 128-bit serial, validity, subject.
-X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, int valid_days) {
+X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, int valid_days, int starts_in_days = 0) {
   X509Ptr c(X509_new());
   ossl_check(c != nullptr, "X509_new");
   ossl_check(X509_set_version(c.get(), 2) == 1, "version");
@@ -97,8 +106,8 @@ X509Ptr new_cert(EVP_PKEY* key, const std::string& cn, int valid_days) {
   std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>> bn(BN_bin2bn(serial, sizeof serial, nullptr));
   ossl_check(BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(c.get())) != nullptr, "serial");
   // Back-date by an hour: tolerates small clock differences between hosts.
-  X509_gmtime_adj(X509_getm_notBefore(c.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(c.get()), (long)valid_days * 86400);
+  X509_gmtime_adj(X509_getm_notBefore(c.get()), (long)starts_in_days * 86400 - 3600);
+  X509_gmtime_adj(X509_getm_notAfter(c.get()), ((long)starts_in_days + valid_days) * 86400);
   ossl_check(X509_set_pubkey(c.get(), key) == 1, "public key");
   X509_NAME* name = X509_get_subject_name(c.get());
   ossl_check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char*)"Cascade", -1, -1, 0) == 1 &&
@@ -137,11 +146,11 @@ CertAndKey make_ca(const std::string& common_name, int valid_days) {
 }
 
 CertAndKey make_leaf(const CertAndKey& ca, const std::string& common_name,
-                     const std::vector<std::string>& names, int valid_days) {
+                     const std::vector<std::string>& names, int valid_days, int starts_in_days) {
   PkeyPtr ca_key = parse_key(ca.key_pem);
   X509Ptr ca_cert = parse_cert(ca.cert_pem);
   PkeyPtr key = new_ec_key();
-  X509Ptr c = new_cert(key.get(), common_name, valid_days);
+  X509Ptr c = new_cert(key.get(), common_name, valid_days, starts_in_days);
   ossl_check(X509_set_issuer_name(c.get(), X509_get_subject_name(ca_cert.get())) == 1, "issuer");
 
   std::vector<std::string> all = {"127.0.0.1", "localhost"};
@@ -158,6 +167,72 @@ CertAndKey make_leaf(const CertAndKey& ca, const std::string& common_name,
   add_ext(c.get(), ca_cert.get(), NID_authority_key_identifier, "keyid");
   ossl_check(X509_sign(c.get(), ca_key.get(), EVP_sha256()) > 0, "signing the leaf");
   return {cert_pem(c.get()), key_pem(key.get())};
+}
+
+std::string make_crl(const CertAndKey& ca, const std::vector<std::string>& revoked, int valid_days,
+                     const std::string& previous) {
+  PkeyPtr ca_key = parse_key(ca.key_pem);
+  X509Ptr ca_cert = parse_cert(ca.cert_pem);
+  CrlPtr crl(X509_CRL_new());
+  ossl_check(crl != nullptr && X509_CRL_set_version(crl.get(), 1) == 1, "CRL version");
+  ossl_check(X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca_cert.get())) == 1, "CRL issuer");
+  TimePtr now(ASN1_TIME_adj(nullptr, time(nullptr), 0, -3600));
+  TimePtr next(ASN1_TIME_adj(nullptr, time(nullptr), valid_days, 0));
+  ossl_check(X509_CRL_set1_lastUpdate(crl.get(), now.get()) == 1 && X509_CRL_set1_nextUpdate(crl.get(), next.get()) == 1,
+             "CRL dates");
+  if (!previous.empty()) {
+    CrlPtr old = parse_crl(previous);
+    ossl_check(old != nullptr, "the previous revocation list is not PEM");
+    STACK_OF(X509_REVOKED)* entries = X509_CRL_get_REVOKED(old.get());
+    for (int i = 0; i < sk_X509_REVOKED_num(entries); ++i)
+      ossl_check(X509_CRL_add0_revoked(crl.get(), X509_REVOKED_dup(sk_X509_REVOKED_value(entries, i))) == 1,
+                 "copying a revoked entry");
+  }
+  for (const std::string& pem : revoked) {
+    BioPtr bio(BIO_new_mem_buf(pem.data(), (int)pem.size()));
+    X509Ptr c(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    ossl_check(c != nullptr, "a certificate to revoke is not PEM");
+    X509_REVOKED* r = X509_REVOKED_new();
+    ossl_check(r != nullptr && X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(c.get())) == 1 &&
+                   X509_REVOKED_set_revocationDate(r, now.get()) == 1,
+               "revoked entry");
+    ossl_check(X509_CRL_add0_revoked(crl.get(), r) == 1, "adding a revoked entry");
+  }
+  ossl_check(X509_CRL_sort(crl.get()) == 1 && X509_CRL_sign(crl.get(), ca_key.get(), EVP_sha256()) > 0, "signing the CRL");
+  BioPtr out(BIO_new(BIO_s_mem()));
+  ossl_check(PEM_write_bio_X509_CRL(out.get(), crl.get()) == 1, "writing the CRL");
+  return bio_string(out.get());
+}
+
+void check_crl(const std::string& crl_pem, const std::string& ca_pem, const std::string& path) {
+  CrlPtr crl = parse_crl(crl_pem);
+  ERR_clear_error();
+  check(crl != nullptr, "revocation list " + path + " is not a PEM X509 CRL (\"-----BEGIN X509 CRL-----\")");
+  BioPtr bio(BIO_new_mem_buf(ca_pem.data(), (int)ca_pem.size()));
+  X509Ptr ca(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  check(ca != nullptr, "revocation list " + path + ": the CA certificate is not PEM");
+  const bool issued = X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(ca.get())) == 0 &&
+                      X509_CRL_verify(crl.get(), X509_get0_pubkey(ca.get())) == 1;
+  ERR_clear_error();
+  check(issued, "revocation list " + path + " is not signed by the cluster's CA; issue it with the CA's key");
+  const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+  check(next == nullptr || X509_cmp_current_time(next) > 0,
+        "revocation list " + path + " is past its next update (every peer would be refused); issue a new one");
+}
+
+int crl_entries(const std::string& crl_pem) {
+  CrlPtr crl = parse_crl(crl_pem);
+  check(crl != nullptr, "the revocation list is not PEM");
+  return sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl.get()));
+}
+
+std::string crl_issuer_hash(const std::string& crl_pem) {
+  CrlPtr crl = parse_crl(crl_pem);
+  check(crl != nullptr, "the revocation list is not PEM");
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08lx", X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr, nullptr, nullptr));
+  return buf;
 }
 
 PemPaths write_cert_and_key(const CertAndKey& ck, const std::string& dir, const std::string& name) {

@@ -74,6 +74,7 @@ ClusterManifest parse_manifest(const json& j, const std::string& base_dir) {
   check(j.is_object(), "manifest: the top level must be a JSON object");
   ClusterManifest m;
   m.ca = resolve(base_dir, string_field(j, "ca", "the manifest"));
+  if (j.contains("crl")) m.crl = resolve(base_dir, string_field(j, "crl", "the manifest"));
   const json& c = field(j, "client", "the manifest");
   m.client_cert = resolve(base_dir, string_field(c, "cert", "client"));
   m.client_key = resolve(base_dir, string_field(c, "key", "client"));
@@ -129,7 +130,7 @@ void validate_manifest(const ClusterManifest& m) {
     if (!m.nodes.count({Role::kAttn, i})) missing += " " + NodeId{Role::kAttn, i}.name(s.beta);
   check(missing.empty(), "manifest: the plan (alpha=" + std::to_string(s.alpha) + ", beta=" + std::to_string(s.beta) +
                              ") needs nodes that are not listed:" + missing);
-  load_tls_identity(m.ca, m.client_cert, m.client_key);  // throws naming the unreadable file
+  load_tls_identity(m.ca, m.client_cert, m.client_key, m.crl);  // throws naming the unreadable file
 }
 
 json manifest_to_json(const ClusterManifest& m) {
@@ -138,7 +139,9 @@ json manifest_to_json(const ClusterManifest& m) {
     nodes.push_back({{"role", id.role == Role::kComp ? "comp" : "attn"}, {"index", id.index}, {"address", addr}});
   json client{{"cert", m.client_cert}, {"key", m.client_key}, {"listen", m.client_listen}};
   if (!m.client_advertise.empty()) client["advertise"] = m.client_advertise;
-  return json{{"ca", m.ca}, {"client", client}, {"nodes", nodes}, {"plan", plan_spec_to_json(m.plan)}};
+  json j{{"ca", m.ca}, {"client", client}, {"nodes", nodes}, {"plan", plan_spec_to_json(m.plan)}};
+  if (!m.crl.empty()) j["crl"] = m.crl;
+  return j;
 }
 
 }  // namespace cascade

@@ -1,6 +1,7 @@
 // Cluster manifest — where a client finds the nodes of a plan, and its TLS files.
 //
 //   { "ca": "ca.pem",
+//     "crl": "crl.pem",                                    // optional revocation list
 //     "client": { "cert": "client.pem", "key": "client.key", "listen": "127.0.0.1:0",
 //                 "advertise": "10.0.0.5:7000" },          // optional
 //     "nodes": [ { "role": "comp", "index": 0, "address": "127.0.0.1:5001" },
@@ -24,6 +25,7 @@ namespace cascade {
 
 struct ClusterManifest {
   std::string ca;                           // CA certificate (PEM path)
+  std::string crl;                          // the CA's revocation list (PEM path); empty = none
   std::string client_cert, client_key;      // the client's identity (PEM paths)
   std::string client_listen = "127.0.0.1:0";
   std::string client_advertise;             // address nodes call back; empty = the bound listen address

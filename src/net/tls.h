@@ -2,7 +2,14 @@
 //
 // Every link is mutual TLS against one private CA: servers require and verify
 // a client certificate, clients verify the server's certificate and name and
-// present their own.
+// present their own. OpenSSL refuses an expired or not yet valid
+// certificate on either side. With a revocation list (CRL) from the CA,
+// a certificate it lists is refused too, on either side: the TLS handshake
+// fails, and the peer sees an unreachable party.
+//
+// Roles travel in the certificate's common name (identity_name): only a
+// certificate named "client" may open sessions, and a message must come
+// over TLS from the party it claims to be from.
 #pragma once
 
 #include <memory>
@@ -20,11 +27,13 @@ struct TlsIdentity {
   std::string ca_pem;    // the CA every peer's certificate must chain to
   std::string cert_pem;  // this party's certificate
   std::string key_pem;   // and its private key
+  std::string crl_pem;   // optional: the CA's revocation list
 };
 
-// Reads the three PEM files. Throws Error naming the unreadable or non-PEM file.
+// Reads the PEM files (the CRL only when `crl_path` is not empty, checked
+// with check_crl). Throws Error naming the unreadable or non-PEM file.
 TlsIdentity load_tls_identity(const std::string& ca_path, const std::string& cert_path,
-                              const std::string& key_path);
+                              const std::string& key_path, const std::string& crl_path = "");
 
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsIdentity& id);
 std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const TlsIdentity& id);

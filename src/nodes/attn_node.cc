@@ -306,4 +306,22 @@ void AttnNode::try_merge(int32_t step, int layer, Outbox& out) {
   }
 }
 
+int64_t AttnNode::held_bytes() const {
+  auto bytes = [](const auto& v) { return (int64_t)(v.capacity() * sizeof(v[0])); };
+  int64_t n = bytes(q_pos_) + bytes(q_rows_) + bytes(out_) + bytes(lse_);
+  for (const Cache& c : cache_) n += bytes(c.pos) + bytes(c.k) + bytes(c.v);
+  for (const auto& [key, pd] : pending_) {
+    n += 64 + 32 * (int64_t)pd.expected.size();
+    for (const Message& m : pd.msgs) n += (int64_t)(sizeof(Message) + m.held_bytes());
+  }
+  for (const auto& [key, mg] : merges_) {
+    n += bytes(mg.pos) + 48 * (int64_t)mg.row_of.size();
+    for (const auto& v : mg.out) n += bytes(v);
+    for (const auto& v : mg.lse) n += bytes(v);
+    for (const auto& v : mg.filled) n += bytes(v);
+    for (const Message& m : mg.early) n += (int64_t)(sizeof(Message) + m.held_bytes());
+  }
+  return n;
+}
+
 }  // namespace cascade

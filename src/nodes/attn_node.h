@@ -39,6 +39,9 @@ class AttnNode : public NodeRole {
   const RoleStats& stats() const override { return stats_; }
   NodeId id() const override { return self_; }
   int cached_keys(int layer) const { return (int)cache_[layer].pos.size(); }
+  // Bytes of session state it holds now (its KV cache, rows waiting for
+  // their block, partials being merged): what node limits check.
+  int64_t held_bytes() const override;
 
  private:
   struct Pending {  // one block of one step, as rows arrive

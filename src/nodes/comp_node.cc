@@ -283,4 +283,14 @@ void CompNode::finish_block(Outbox& out) {
   cache_rows_.clear();
 }
 
+int64_t CompNode::held_bytes() const {
+  auto bytes = [](const auto& v) { return (int64_t)(v.capacity() * sizeof(v[0])); };
+  int64_t n = bytes(mine_) + bytes(h_) + bytes(q_) + bytes(k_) + bytes(v_) + bytes(merged_) + bytes(alpha_) +
+              bytes(tmp_) + bytes(tmp2_) + 48 * (int64_t)row_of_.size();
+  for (const auto& v : slot_out_) n += bytes(v);
+  for (const auto& v : slot_lse_) n += bytes(v);
+  for (const auto& [idx, m] : cache_rows_) n += (int64_t)(sizeof(Message) + m.held_bytes());
+  return n;
+}
+
 }  // namespace cascade

@@ -40,6 +40,9 @@ class CompNode : public NodeRole {
 
   const RoleStats& stats() const override { return stats_; }
   NodeId id() const override { return self_; }
+  // Bytes of session state it holds now (the step's row buffers, partials,
+  // cache rows being gathered): what node limits check.
+  int64_t held_bytes() const override;
 
  private:
   // The plan's checks: sender, kind, size and positions. Throws Error.

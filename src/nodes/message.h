@@ -48,6 +48,11 @@ struct Message {
   std::vector<float> lse;              // [pos.size()][n_heads]
   std::string text;                    // kError
 
+  // Bytes its arrays hold in memory (their capacity).
+  size_t held_bytes() const {
+    return 4 * (pos.capacity() + rows.capacity() + kv_pos.capacity() + k.capacity() + v.capacity() + lse.capacity()) +
+           text.capacity();
+  }
   // Bytes of the payload as it travels (positions + floats + fixed header).
   size_t wire_bytes() const {
     return 48 + 4 * (pos.size() + rows.size() + kv_pos.size() + k.size() + v.size() + lse.size());

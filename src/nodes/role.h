@@ -22,6 +22,9 @@ class NodeRole {
   // the role's state. Takes the message by value so row buffers move.
   virtual void handle(Message m, Outbox& out) = 0;
   virtual const RoleStats& stats() const = 0;
+  // Bytes of session state it holds now (its buffers' capacity): what a
+  // node's limits check after every message (rpc/node_limits.h).
+  virtual int64_t held_bytes() const { return 0; }
 };
 
 }  // namespace cascade

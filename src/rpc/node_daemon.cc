@@ -16,7 +16,8 @@ namespace cascade {
 std::string node_daemon_usage() {
   return "node --role comp|attn --listen HOST:PORT --cert PEM --key PEM --ca PEM [-m MODEL [--mmap]]\n"
          "     [--ready-file PATH] [--rpc-deadline-ms N] [--idle-timeout-s N]\n"
-         "     [--max-message-mib N] [--max-sessions N]";
+         "     [--max-message-mib N] [--max-sessions N] [--max-session-mib N] [--max-state-mib N]\n"
+         "     [--max-positions N] [--max-rows N] [--crl PEM]";
 }
 
 NodeDaemonOptions parse_node_daemon_args(const std::vector<std::string>& args) {
@@ -53,6 +54,11 @@ NodeDaemonOptions parse_node_daemon_args(const std::vector<std::string>& args) {
     else if (f == "--idle-timeout-s") o.idle_timeout_s = int_value(f, v);
     else if (f == "--max-message-mib") o.max_message_mib = int_value(f, v);
     else if (f == "--max-sessions") o.max_sessions = int_value(f, v);
+    else if (f == "--max-session-mib") o.max_session_mib = int_value(f, v);
+    else if (f == "--max-state-mib") o.max_state_mib = int_value(f, v);
+    else if (f == "--max-positions") o.max_positions = int_value(f, v);
+    else if (f == "--max-rows") o.max_rows = int_value(f, v);
+    else if (f == "--crl") o.crl = v;
     else throw Error("node: unknown flag " + f + "\nusage: " + node_daemon_usage());
   }
   check(have_role, "node: --role comp|attn is required");
@@ -75,12 +81,16 @@ int run_node_daemon(const NodeDaemonOptions& o) {
     NodeServerOptions so;
     so.role = o.role;
     so.model = model ? &model->model : nullptr;
-    so.tls = load_tls_identity(o.ca, o.cert, o.key);
+    so.tls = load_tls_identity(o.ca, o.cert, o.key, o.crl);
     so.listen = o.listen;
     so.link.rpc_deadline = std::chrono::milliseconds(o.rpc_deadline_ms);
     so.link.max_message_bytes = o.max_message_mib << 20;
     so.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
-    so.max_sessions = o.max_sessions;
+    so.limits.max_sessions = o.max_sessions;
+    so.limits.max_session_bytes = (int64_t)o.max_session_mib << 20;
+    so.limits.max_state_bytes = (int64_t)o.max_state_mib << 20;
+    so.limits.max_positions = o.max_positions;
+    so.limits.max_rows = o.max_rows;
     NodeServer server(so);
     if (!o.ready_file.empty()) write_file_atomic(o.ready_file, server.address() + "\n");
     spdlog::info("{} listening on {}{}", o.role == Role::kComp ? "CompNode" : "AttnNode", server.address(),

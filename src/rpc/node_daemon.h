@@ -4,13 +4,17 @@
 //   node --role comp|attn --listen HOST:PORT --cert PEM --key PEM --ca PEM
 //        [-m MODEL [--mmap]] [--ready-file PATH] [--rpc-deadline-ms N]
 //        [--idle-timeout-s N] [--max-message-mib N] [--max-sessions N]
+//        [--max-session-mib N] [--max-state-mib N] [--max-positions N]
+//        [--max-rows N] [--crl PEM]
 //
 // A CompNode loads MODEL at startup, like `cascade generate`: copied and
 // packed for the GEMM (kernels.h), or with --mmap only memory-mapped (no
 // copy: CompNodes on one host share the page cache; slower, OpenBLAS GEMM).
 // It serves only sessions for that model; an AttnNode loads no weights. --ready-file receives the bound
 // address (atomically) once the server accepts RPCs: with --listen
-// 127.0.0.1:0 that is how a launcher learns the port.
+// 127.0.0.1:0 that is how a launcher learns the port. The --max-* flags are
+// the node's limits (rpc/node_limits.h); --crl a revocation list from the
+// cluster's CA: certificates it lists are refused, of clients and peers.
 #pragma once
 
 #include <string>
@@ -31,6 +35,11 @@ struct NodeDaemonOptions {
   int idle_timeout_s = 600;
   int max_message_mib = 256;
   int max_sessions = 64;
+  int max_session_mib = 4096;
+  int max_state_mib = 0;  // 0: half of the machine's memory
+  int max_positions = 32768;
+  int max_rows = 8192;
+  std::string crl;  // optional PEM revocation list
 };
 
 // Parses the flags above (without the program name or "node"). Throws Error

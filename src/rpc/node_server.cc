@@ -43,9 +43,44 @@ class NodeServer::Service {
         admit_link_message(in, peer_cn, session->self(), session->book(), session->beta(), session->name());
     if (a.ends_session) session->fail(a.status.error_message());
     if (!a.status.ok()) return a.status;
+    const NodeLimits& lim = s_.opts_.limits;
+    try {
+      check_message_limits(lim, in.msg, session->plan(), session->name());
+    } catch (const LimitError& e) {
+      return refuse(*session, e.what());
+    }
     if (!session->deliver(std::move(in.msg)))
       return {grpc::StatusCode::FAILED_PRECONDITION, session->failure()};
+    if (std::string why = over_limit(*session); !why.empty()) return refuse(*session, why);
     return grpc::Status::OK;
+  }
+
+  // Why `session`, as it is after a message, breaks a state limit: over
+  // the per-session one, or past its bound while the node's sessions are
+  // over the total. Empty if it does not.
+  std::string over_limit(const NodeSession& session) {
+    const NodeLimits& lim = s_.opts_.limits;
+    const int64_t held = session.held_bytes();
+    if (held > lim.max_session_bytes)
+      return session.name() + " ended the session: it holds " + format_bytes(held) + " of state, over this node's limit of " +
+             format_bytes(lim.max_session_bytes) +
+             " per session (--max-session-mib); use a shorter horizon or raise --max-session-mib";
+    std::lock_guard<std::mutex> lock(s_.mu_);
+    auto it = s_.bounds_.find(session.id());
+    if (it == s_.bounds_.end() || held <= it->second) return "";  // within its bound: the total was checked at open
+    const int64_t reserved = s_.reserved_bytes();
+    if (reserved <= lim.max_state_bytes) return "";
+    return session.name() + " ended the session: its sessions hold " + format_bytes(reserved) +
+           " of state, over this node's total of " + format_bytes(lim.max_state_bytes) +
+           " (--max-state-mib); try later or raise --max-state-mib";
+  }
+
+  // Ends `session` for breaking a limit: its client hears `why`, its state
+  // is freed, and the sender's stream ends with it.
+  grpc::Status refuse(NodeSession& session, const std::string& why) {
+    session.fail(why);
+    s_.drop(session.id());
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED, why};
   }
 
   grpc::Status open(const grpc::ServerContextBase& ctx, const wire::SessionSetup& req) {
@@ -80,13 +115,27 @@ class NodeServer::Service {
             self.name(beta) + " is not a node of the plan");
       check(self.role == Role::kComp || req.mask_secret().empty(),
             "the session setup gives an AttnNode the mask secret, which only CompNodes may hold");
+      // Limits before any state is made. Sessions open only on this (the
+      // loop) thread, so none can open between the check and the insert.
+      const NodeLimits& lim = s_.opts_.limits;
+      const int64_t bound = session_state_bound(plan, cfg, self, lim.max_rows);
+      {
+        std::lock_guard<std::mutex> lock(s_.mu_);
+        check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");
+        if ((int)s_.sessions_.size() >= lim.max_sessions)
+          throw LimitError(who + " refused the session: " + std::to_string(s_.sessions_.size()) +
+                           " sessions are open, this node's limit (--max-sessions " +
+                           std::to_string(lim.max_sessions) + "); try later or raise --max-sessions");
+        check_session_limits(lim, plan, bound, s_.reserved_bytes(), who);
+      }
       auto session = std::make_shared<NodeSession>(id, self, plan, cfg, s_.opts_.model, std::move(book), *s_.channels_,
                                                    s_.server_->loop(), req.mask_secret());
       std::lock_guard<std::mutex> lock(s_.mu_);
-      check(!s_.sessions_.count(id), "session " + std::to_string(id) + " is already open");
-      check((int)s_.sessions_.size() < s_.opts_.max_sessions,
-            "too many open sessions (" + std::to_string(s_.opts_.max_sessions) + "); try later");
       s_.sessions_[id] = std::move(session);
+      s_.bounds_[id] = bound;
+    } catch (const LimitError& e) {
+      spdlog::warn("{}", e.what());
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, e.what()};
     } catch (const std::exception& e) {
       return {grpc::StatusCode::FAILED_PRECONDITION, who + " refused the session: " + e.what()};
     }
@@ -102,6 +151,7 @@ class NodeServer::Service {
       if (it == s_.sessions_.end()) return grpc::Status::OK;  // idempotent
       s = std::move(it->second);
       s_.sessions_.erase(it);
+      s_.bounds_.erase(req.session());
     }
     spdlog::info("{}: session {:016x} closed", s->name(), req.session());
     s_.retire(std::move(s));
@@ -115,6 +165,7 @@ class NodeServer::Service {
 };
 
 NodeServer::NodeServer(NodeServerOptions opts) : opts_(std::move(opts)) {
+  if (opts_.limits.max_state_bytes <= 0) opts_.limits.max_state_bytes = default_state_bytes();
   check(opts_.role == Role::kComp || opts_.role == Role::kAttn, "a node is a CompNode or an AttnNode");
   check(opts_.role != Role::kComp || opts_.model != nullptr, "a CompNode needs its model");
   channels_ = std::make_unique<PeerChannels>(channel_credentials(opts_.tls), opts_.link);
@@ -158,6 +209,35 @@ std::shared_ptr<NodeSession> NodeServer::find(uint64_t id) const {
   return it == sessions_.end() ? nullptr : it->second;
 }
 
+int64_t NodeServer::held_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t n = 0;
+  for (const auto& [id, s] : sessions_) n += s->held_bytes();
+  return n;
+}
+
+int64_t NodeServer::reserved_bytes() const {
+  int64_t n = 0;
+  for (const auto& [id, s] : sessions_) {
+    auto it = bounds_.find(id);
+    n += std::max(s->held_bytes(), it == bounds_.end() ? 0 : it->second);
+  }
+  return n;
+}
+
+void NodeServer::drop(uint64_t id) {
+  std::shared_ptr<NodeSession> s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    s = std::move(it->second);
+    sessions_.erase(it);
+    bounds_.erase(id);
+  }
+  retire(std::move(s));
+}
+
 void NodeServer::retire(std::shared_ptr<NodeSession> s) {
   {
     std::lock_guard<std::mutex> lock(reaper_mu_);
@@ -184,6 +264,7 @@ void NodeServer::reap() {
           spdlog::info("{}: session {:016x} idle for {} ms, freed", it->second->name(), it->first,
                        (long long)opts_.idle_timeout.count());
           done.push_back(std::move(it->second));
+          bounds_.erase(it->first);
           it = sessions_.erase(it);
         } else {
           ++it;

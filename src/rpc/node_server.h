@@ -9,6 +9,14 @@
 // certificate, addressee) and handed to the session's role; a refused one
 // ends that stream with the reason. Sessions are freed on CloseSession or
 // after `idle_timeout` without messages.
+//
+// `limits` (rpc/node_limits.h) bound what clients may make the node hold:
+// OpenSession is refused (RESOURCE_EXHAUSTED, one line naming the node, the
+// limit and its flag) when the node has max_sessions open, or the session's
+// horizon or state bound is over its limit or the node's total; a message
+// over the row limit or past the horizon is refused, and a session whose
+// state grows past its limit is failed and freed, its client told why.
+// Other sessions go on untouched.
 #pragma once
 
 #include <chrono>
@@ -22,6 +30,7 @@
 
 #include "net/tls.h"
 #include "rpc/link_server.h"
+#include "rpc/node_limits.h"
 #include "rpc/node_session.h"
 #include "rpc/peer_link.h"
 
@@ -34,7 +43,7 @@ struct NodeServerOptions {
   std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
   LinkOptions link;                    // deadline of every outgoing RPC, max message size
   std::chrono::milliseconds idle_timeout{600'000};
-  int max_sessions = 64;
+  NodeLimits limits;
 };
 
 class NodeServer {
@@ -48,6 +57,8 @@ class NodeServer {
   // host:port actually bound (the port filled in when 0 was asked for).
   const std::string& address() const { return address_; }
   int open_sessions() const;
+  // Bytes of state the open sessions' roles hold now.
+  int64_t held_bytes() const;
   // Stops accepting RPCs and frees every session. Idempotent.
   void shutdown();
 
@@ -55,6 +66,11 @@ class NodeServer {
   class Service;
   friend class Service;
   std::shared_ptr<NodeSession> find(uint64_t id) const;
+  // Removes session `id` (if open) and hands it to the reaper.
+  void drop(uint64_t id);
+  // What the open sessions may hold: each one's bound, or what it holds
+  // when that is more. Under mu_.
+  int64_t reserved_bytes() const;
   // Hands a closed session to the reaper thread, which frees it.
   void retire(std::shared_ptr<NodeSession> s);
   // The reaper: frees retired sessions and those idle too long.
@@ -65,6 +81,7 @@ class NodeServer {
   std::unique_ptr<PeerChannels> channels_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<NodeSession>> sessions_;
+  std::map<uint64_t, int64_t> bounds_;  // session_state_bound of each open session
   std::unique_ptr<Service> service_;
   std::unique_ptr<LinkServer> server_;
   std::mutex reaper_mu_;  // guards the two below

@@ -77,6 +77,7 @@ void NodeSession::handle(Message& m) {
          e.what());
     return;
   }
+  held_ = role_->held_bytes();
   touch();
 }
 

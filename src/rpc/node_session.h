@@ -39,6 +39,7 @@ class NodeSession {
   ~NodeSession();
 
   // Hands `m` to the role now. Refused (false) once the session has failed.
+  // Afterwards held_bytes() is what the role holds.
   bool deliver(Message m);
   // Marks the session failed and tells the client why (once; later calls
   // are ignored). Safe from any thread.
@@ -52,6 +53,10 @@ class NodeSession {
   const AddressBook& book() const { return book_; }
   NodeId self() const { return self_; }
   int beta() const { return plan_.beta(); }
+  const Plan& plan() const { return plan_; }
+  uint64_t id() const { return id_; }
+  // Bytes of state the role held after the last message (node limits).
+  int64_t held_bytes() const { return held_; }
 
  private:
   void handle(Message& m);
@@ -69,6 +74,7 @@ class NodeSession {
   mutable std::mutex failure_mu_;
   std::string failure_;
   std::atomic<Clock::rep> last_active_;
+  std::atomic<int64_t> held_{0};
   std::mutex role_mu_;  // one message at a time
   PeerLinks links_;     // last: its failure handler uses the state above
 };

@@ -67,6 +67,9 @@ std::string describe(const SendFailure& f, int beta, const std::string& reporter
       return who + " did not answer in time: " + f.status.error_message() + by;
     case grpc::StatusCode::FAILED_PRECONDITION:
       return f.status.error_message();
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:  // a node's limit: its own words name it
+      if (f.status.error_message().rfind(who + " ", 0) == 0) return f.status.error_message() + by;
+      return who + " refused the message: " + f.status.error_message() + by;
     default:
       return who + " refused the message: " + f.status.error_message() + by;
   }

@@ -107,7 +107,7 @@ RemoteCluster::RemoteCluster(const Model& model, const Plan& plan, AddressBook n
 
 std::unique_ptr<RemoteCluster> RemoteCluster::from_manifest(const Model& model, const ClusterManifest& m,
                                                             RemoteClusterOptions base) {
-  base.tls = load_tls_identity(m.ca, m.client_cert, m.client_key);
+  base.tls = load_tls_identity(m.ca, m.client_cert, m.client_key, m.crl);
   base.listen = m.client_listen;
   base.advertise = m.client_advertise;
   return std::make_unique<RemoteCluster>(model, Plan::make(m.plan, model.cfg), m.nodes, std::move(base));
@@ -149,8 +149,9 @@ void RemoteCluster::open_sessions(const Model& model) {
     if (s.ok()) continue;
     const std::string addr = book_.at(id);
     close_sessions();
-    if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION)
-      throw Error(s.error_message());  // the node's own words, naming it
+    if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+        (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && s.error_message().find(addr) != std::string::npos))
+      throw Error(s.error_message());  // the node's own words, naming it (a refusal, or a limit)
     throw Error(describe(SendFailure{id, addr, s}, plan_.beta(), "the client opening the session"));
   }
 }

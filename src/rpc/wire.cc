@@ -82,7 +82,7 @@ bool read_array(pbio::CodedInputStream& in, const char* field, std::vector<T>& v
 // The header's fields into `m`; throws Error on an unknown type or role.
 void header_from_wire(const wire::Envelope& env, Message& m) {
   check(env.type() >= (int)MsgType::kStepBegin && env.type() <= (int)MsgType::kMerged,
-        "malformed message: unknown type " + std::to_string(env.type()));
+        [&] { return "malformed message: unknown type " + std::to_string(env.type()); });
   m.type = (MsgType)env.type();
   m.from = from_wire(env.from());
   m.to = from_wire(env.to());
@@ -127,7 +127,7 @@ void to_wire(const NodeId& id, wire::NodeRef* ref) {
 
 NodeId from_wire(const wire::NodeRef& ref) {
   check(ref.role() >= (int)Role::kClient && ref.role() <= (int)Role::kAttn,
-        "malformed message: unknown role " + std::to_string(ref.role()));
+        [&] { return "malformed message: unknown role " + std::to_string(ref.role()); });
   check(ref.index() >= 0, "malformed message: negative node index");
   return {(Role)ref.role(), ref.index()};
 }
