@@ -1,5 +1,6 @@
 #include "model/gguf.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -465,12 +466,16 @@ class GgufParser {
 // ---- GgufFile --------------------------------------------------------------
 
 GgufFile GgufFile::open(const std::string& path) {
-  GgufFile f;
-  f.path_ = path;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error("GGUF file '" + path + "' is a directory; pass the path of a .gguf file");
-  f.file_ = MappedFile::open(path);
+  return parse(MappedFile::open(path));
+}
+
+GgufFile GgufFile::parse(std::shared_ptr<MappedFile> file) {
+  GgufFile f;
+  f.path_ = file->path();
+  f.file_ = std::move(file);
   GgufParser(f).parse();
   return f;
 }
@@ -693,8 +698,12 @@ class Out {
 };
 
 void put_scalar(Out& o, GgufValueType t, const GgufValue& v, double num, bool use_num) {
-  int64_t i = use_num ? static_cast<int64_t>(num) : (is_unsigned(t) ? static_cast<int64_t>(v.u) : v.i);
-  uint64_t u = use_num ? static_cast<uint64_t>(num) : (is_unsigned(t) ? v.u : static_cast<uint64_t>(v.i));
+  // A double converts only when in range (a negative one never to unsigned):
+  // clamp, then go through int64 so that -1 becomes the u64 of its bits.
+  const double clamped = std::clamp(num, -9.2e18, 9.2e18);
+  int64_t i = use_num ? static_cast<int64_t>(clamped) : (is_unsigned(t) ? static_cast<int64_t>(v.u) : v.i);
+  uint64_t u = use_num ? (num >= 9.2e18 ? static_cast<uint64_t>(std::min(num, 1.8e19)) : static_cast<uint64_t>(i))
+                       : (is_unsigned(t) ? v.u : static_cast<uint64_t>(v.i));
   double f = use_num ? num : v.f;
   switch (t) {
     case GgufValueType::kU8: o.put<uint8_t>(static_cast<uint8_t>(u)); break;

@@ -108,6 +108,9 @@ class GgufFile {
  public:
   // Maps and parses `path`. Throws Error on any malformed input.
   static GgufFile open(const std::string& path);
+  // Parses an already opened file (MappedFile::open or from_bytes); errors
+  // name file->path().
+  static GgufFile parse(std::shared_ptr<MappedFile> file);
 
   const std::string& path() const { return path_; }
   uint32_t version() const { return version_; }

@@ -319,7 +319,10 @@ class Loader {
 
 void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer,
                      bool keep_quantized) {
-  GgufFile f = GgufFile::open(path);
+  load_gguf_model(GgufFile::open(path), out, vocab, require_tokenizer, keep_quantized);
+}
+
+void load_gguf_model(const GgufFile& f, Model& out, Vocab& vocab, bool require_tokenizer, bool keep_quantized) {
   // Build into locals so that a failed load leaves the caller's objects untouched.
   Model m;
   Vocab v;

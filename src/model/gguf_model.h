@@ -33,6 +33,9 @@ namespace cascade {
 // stay in the mapped file as QuantMatrix views instead of being expanded.
 void load_gguf_model(const std::string& path, Model& out, Vocab& vocab, bool require_tokenizer = true,
                      bool keep_quantized = false);
+// The same from a parsed file (GgufFile::parse of bytes in memory, for fuzzers).
+void load_gguf_model(const GgufFile& f, Model& out, Vocab& vocab, bool require_tokenizer = true,
+                     bool keep_quantized = false);
 
 // The tokenizer part alone: fills `vocab` from tokenizer.ggml.* keys.
 // Returns false when the file has no tokenizer.ggml.tokens.

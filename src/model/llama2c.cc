@@ -1,5 +1,6 @@
 #include "model/llama2c.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "util/error.h"
@@ -22,19 +23,25 @@ bool read_header(const MappedFile& f, Header& h) {
 
 }  // namespace
 
-bool looks_like_llama2c(const std::string& path) {
-  auto f = MappedFile::open(path);
+bool looks_like_llama2c(const std::string& path) { return looks_like_llama2c(*MappedFile::open(path)); }
+
+bool looks_like_llama2c(const MappedFile& f) {
   Header h{};
-  if (!read_header(*f, h)) return false;
+  if (!read_header(f, h)) return false;
   return h.dim > 0 && h.dim <= 65536 && h.n_layers > 0 && h.n_layers <= 1024 && h.n_heads > 0 &&
          h.n_kv_heads > 0 && h.vocab_size != 0 && h.seq_len > 0;
 }
 
-void load_llama2c_model(const std::string& path, Model& out) {
-  auto f = MappedFile::open(path);
+void load_llama2c_model(const std::string& path, Model& out) { load_llama2c_model(MappedFile::open(path), out); }
+
+void load_llama2c_model(std::shared_ptr<MappedFile> f, Model& out) {
+  const std::string& path = f->path();
   Header h{};
   check(read_header(*f, h), "'" + path + "' is too short to be a llama2.c checkpoint (" +
                                 std::to_string(f->size()) + " bytes)");
+  // vocab_size < 0 flags a separate classifier; INT32_MIN has no positive twin.
+  check(h.vocab_size != INT32_MIN, "'" + path + "' is not a valid llama2.c checkpoint: vocab_size " +
+                                       std::to_string(h.vocab_size) + " is out of range");
   const bool shared = h.vocab_size > 0;
   ModelConfig c;
   c.arch = Arch::kLlama;

@@ -1,5 +1,7 @@
 #include "net/manifest.h"
 
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -23,6 +25,12 @@ std::string string_field(const json& j, const char* key, const std::string& wher
   check(v.is_string() && !v.get<std::string>().empty(),
         "manifest: " + where + "." + key + " must be a non-empty string");
   return v.get<std::string>();
+}
+
+// An integer JSON value that get<int>() returns unchanged.
+bool fits_int(const json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= (uint64_t)INT_MAX;
+  return v.is_number_integer() && v.get<int64_t>() >= INT_MIN && v.get<int64_t>() <= INT_MAX;
 }
 
 std::string resolve(const std::string& base, const std::string& p) {
@@ -56,7 +64,7 @@ PlanSpec plan_spec_from_json(const json& j) {
     }
     auto it = keys.find(k);
     check(it != keys.end(), "manifest: unknown plan key \"" + k + "\"");
-    check(v.is_number_integer(), "manifest: plan." + k + " must be an integer");
+    check(v.is_number_integer() && fits_int(v), "manifest: plan." + k + " must be an integer in int range");
     *it->second = v.get<int>();
   }
   return s;
@@ -82,7 +90,7 @@ ClusterManifest parse_manifest(const json& j, const std::string& base_dir) {
     const std::string role = string_field(nodes[i], "role", where);
     check(role == "comp" || role == "attn", "manifest: " + where + ".role must be \"comp\" or \"attn\", not \"" + role + "\"");
     const json& idx = field(nodes[i], "index", where);
-    check(idx.is_number_integer() && idx.get<int>() >= 0, "manifest: " + where + ".index must be an integer >= 0");
+    check(fits_int(idx) && idx.get<int>() >= 0, "manifest: " + where + ".index must be an integer >= 0");
     const NodeId id{role == "comp" ? Role::kComp : Role::kAttn, idx.get<int32_t>()};
     check(!m.nodes.count(id), "manifest: " + id.name(beta) + " is listed twice");
     m.nodes[id] = string_field(nodes[i], "address", where);
@@ -117,7 +125,8 @@ ClusterManifest load_manifest(const std::string& path) {
 
 void validate_manifest(const ClusterManifest& m) {
   const PlanSpec& s = m.plan;
-  check(s.alpha >= 1 && s.beta >= 1, "manifest: plan.alpha and plan.beta must be >= 1");
+  check(s.alpha >= 1 && s.alpha <= 4096 && s.beta >= 1 && s.beta <= 64,
+        "manifest: plan.alpha must be in 1..4096 and plan.beta in 1..64 (as for any plan)");
   std::set<std::string> addresses;
   for (const auto& [id, addr] : m.nodes) {
     const bool in_plan = id.role == Role::kComp ? id.index < s.alpha : id.index < s.beta * s.beta;

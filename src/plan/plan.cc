@@ -51,6 +51,11 @@ Plan Plan::make(const PlanSpec& s, const ModelConfig& cfg) {
   check(s.protocol == Protocol::kPrivate || s.protocol == Protocol::kPaper,
         "plan: unknown protocol " + std::to_string((int)s.protocol) + "; use 0 (private) or 1 (paper)");
   check(s.client_head >= -1, "plan: client head must be >= 0 (or -1 for the default, delta)");
+  // Positions are ints: keep every sum and product of them below overflow.
+  check(s.c <= kMaxPositions && s.delta <= kMaxPositions && s.public_prefix <= kMaxPositions &&
+            s.client_head <= kMaxPositions && s.horizon <= kMaxPositions,
+        "plan: c, delta, public prefix, client head and horizon must be <= " + std::to_string(kMaxPositions) +
+            " positions (the longest context a model may have)");
   Plan p;
   p.spec_ = s;
   if (p.spec_.client_head < 0) p.spec_.client_head = s.delta;
@@ -71,6 +76,13 @@ Plan Plan::make(const PlanSpec& s, const ModelConfig& cfg) {
                                          : " and raise c to >= " + std::to_string(2 * u_need) +
                                                " (an off-diagonal AttnNode sees two shards: runs of 2·max(1,delta))") +
                       ", or pass c=0 to drop the c-delta requirement";
+    // A node may check the plan of a session setup from its peer: bound the work.
+    const int64_t positions = std::max(0, std::min(p.head_ + p.pattern_window(), p.horizon_) - p.head_);
+    const int64_t work = positions * (int64_t)(s.alpha + s.beta * s.beta);
+    check(work <= kMaxCheckWork,
+          "plan: checking c-delta means testing " + std::to_string(s.alpha + s.beta * s.beta) + " nodes' views over " +
+              std::to_string(positions) + " positions, more than a node does for a session; use fewer nodes "
+              "(alpha, beta) or a smaller delta, or c=0");
     for (const NodeId& n : p.nodes()) {
       ViewStats st = p.stats(p.view(n, p.head_ + p.pattern_window()));
       if (st.count == 0) continue;
@@ -115,8 +127,10 @@ bool Plan::allows(const NodeId& node, RowKind kind, int pos) const {
 int Plan::pattern_window() const {
   // A few periods (a run may wrap around a period's end), and more than c
   // positions, so that a view with no gap at all shows a run longer than c.
-  const int period = std::lcm(spec_.alpha * comp_block_, spec_.beta * attn_block_);
-  return std::max(4 * period, spec_.c + 1);
+  // In 64 bits: alpha * comp_block alone may pass 2^31. Past kMaxWindow the
+  // window is cut: views end at the horizon (<= kMaxPositions) anyway.
+  const int64_t period = std::lcm((int64_t)spec_.alpha * comp_block_, (int64_t)spec_.beta * attn_block_);
+  return (int)std::min<int64_t>(std::max<int64_t>(4 * period, (int64_t)spec_.c + 1), kMaxWindow);
 }
 
 std::vector<int> Plan::view(const NodeId& node, int end) const {

@@ -95,6 +95,13 @@ class Plan {
   static Plan make(const PlanSpec& spec, const ModelConfig& cfg);
 
   static constexpr int kClientOwned = -1;
+  // Largest c, delta, public prefix, client head and horizon make accepts
+  // (validate_config's longest context), so that position sums stay ints.
+  static constexpr int kMaxPositions = 1 << 20;
+  // pattern_window() is cut here (it is only ever compared with positions).
+  static constexpr int kMaxWindow = 1 << 30;
+  // Most view positions make tests for the c-delta check (nodes x window).
+  static constexpr int64_t kMaxCheckWork = int64_t{1} << 26;
 
   const PlanSpec& spec() const { return spec_; }
   int alpha() const { return spec_.alpha; }
@@ -129,6 +136,7 @@ class Plan {
   // Views repeat with this period after the head: positions [head, head +
   // pattern_window()) show every run and gap a view has (and a run longer
   // than c, if the view has one), so c-δ checks need look no further.
+  // At most kMaxWindow.
   int pattern_window() const;
   ViewStats stats(const std::vector<int>& positions) const;
   std::vector<NodeId> nodes() const;  // all CompNodes then all AttnNodes

@@ -49,6 +49,13 @@ std::string string(const json& v, const std::string& name) {
   return v.get<std::string>();
 }
 
+// obj["type"] when it is a string, else "" (json::value would throw a
+// type_error, not an ApiError, for a "type" of another kind).
+std::string type_of(const json& obj) {
+  auto it = obj.find("type");
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // A message's content: a string, or OpenAI's array of {"type":"text","text"} parts.
 std::string content_text(const json& c, const std::string& name) {
   if (c.is_string()) return c.get<std::string>();
@@ -56,7 +63,7 @@ std::string content_text(const json& c, const std::string& name) {
   if (!c.is_array()) throw bad(name, "'" + name + "' must be a string or an array of text parts");
   std::string s;
   for (const json& part : c) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || type_of(part) != "text" || !part.contains("text") || !part["text"].is_string())
       throw bad(name, "'" + name + "' parts must be {\"type\": \"text\", \"text\": ...}; images and audio are not supported");
     s += part["text"].get<std::string>();
   }
@@ -177,7 +184,7 @@ ApiRequest parse_api_request(const std::string& body, bool chat, int vocab_size)
         r.messages.push_back(std::move(cm));
       }
     } else if (k == "response_format") {
-      if (!v.is_object() || v.value("type", "") != "text")
+      if (!v.is_object() || type_of(v) != "text")
         throw ApiError(400, "only response_format {\"type\": \"text\"} is supported", k, "unsupported_parameter");
     } else {  // tools, tool_choice, functions, function_call, parallel_tool_calls
       throw ApiError(400, "'" + k + "' (tool calling) is not supported", k, "unsupported_parameter");
@@ -196,6 +203,32 @@ ApiRequest parse_api_request(const std::string& body, bool chat, int vocab_size)
   }
   if (r.include_usage && !r.stream) throw bad("stream_options", "'stream_options' needs 'stream': true");
   return r;
+}
+
+TokenizeRequest parse_tokenize_request(const std::string& body) {
+  const json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("content") || !j["content"].is_string())
+    throw ApiError(400, "send {\"content\": \"text\", \"add_special\": false}", "content");
+  TokenizeRequest r;
+  r.content = j["content"].get<std::string>();
+  if (j.contains("add_special") && !j["add_special"].is_null()) r.add_special = boolean(j["add_special"], "add_special");
+  return r;
+}
+
+std::vector<int> parse_detokenize_request(const std::string& body, int vocab_size) {
+  const json j = json::parse(body, nullptr, false);
+  std::vector<int> ids;
+  bool ok = j.is_object() && j.contains("tokens") && j["tokens"].is_array();
+  if (ok)
+    for (const json& t : j["tokens"]) {
+      ok = t.is_number_integer() && !(t.is_number_unsigned() && t.get<unsigned long long>() > (unsigned long long)LLONG_MAX) &&
+           t.get<long long>() >= 0 && t.get<long long>() < vocab_size;
+      if (!ok) break;
+      ids.push_back(t.get<int>());
+    }
+  if (!ok)
+    throw ApiError(400, "send {\"tokens\": [ids in 0.." + std::to_string(vocab_size - 1) + "]}", "tokens");
+  return ids;
 }
 
 }  // namespace cascade

@@ -46,4 +46,16 @@ struct ApiRequest {
 // Parses `body`. vocab_size bounds logit_bias ids. Throws ApiError (400).
 ApiRequest parse_api_request(const std::string& body, bool chat, int vocab_size);
 
+// The body of POST /tokenize: {"content": "text", "add_special": false}.
+struct TokenizeRequest {
+  std::string content;
+  bool add_special = false;
+};
+// Throws ApiError (400) naming the field.
+TokenizeRequest parse_tokenize_request(const std::string& body);
+
+// The body of POST /detokenize: {"tokens": [ids in 0..vocab_size-1]}.
+// Throws ApiError (400) naming the range.
+std::vector<int> parse_detokenize_request(const std::string& body, int vocab_size);
+
 }  // namespace cascade

@@ -202,27 +202,21 @@ void CompletionServer::routes() {
 
   http_->Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) {
     if (!ready_) return send_error(res, ApiError(503, "the model is still loading", "", "model_loading", "server_error"));
-    json j = json::parse(req.body, nullptr, false);
-    if (!j.is_object() || !j.contains("content") || !j["content"].is_string())
-      return send_error(res, ApiError(400, "send {\"content\": \"text\", \"add_special\": false}", "content"));
-    const bool special = j.value("add_special", false);
-    res.set_content(dump({{"tokens", model_.tok->encode(j["content"].get<std::string>(), special)}}),
-                    "application/json");
+    try {
+      const TokenizeRequest r = parse_tokenize_request(req.body);
+      res.set_content(dump({{"tokens", model_.tok->encode(r.content, r.add_special)}}), "application/json");
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    }
   });
   http_->Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     if (!ready_) return send_error(res, ApiError(503, "the model is still loading", "", "model_loading", "server_error"));
-    json j = json::parse(req.body, nullptr, false);
-    std::vector<int> ids;
-    bool ok = j.is_object() && j.contains("tokens") && j["tokens"].is_array();
-    if (ok)
-      for (const json& t : j["tokens"]) {
-        ok = ok && t.is_number_integer() && t.get<long long>() >= 0 && t.get<long long>() < model_.tok->vocab_size();
-        if (ok) ids.push_back(t.get<int>());
-      }
-    if (!ok)
-      return send_error(res, ApiError(400, "send {\"tokens\": [ids in 0.." + std::to_string(model_.tok->vocab_size() - 1) +
-                                               "]}", "tokens"));
-    res.set_content(dump({{"content", model_.tok->decode(ids)}}), "application/json");
+    try {
+      const std::vector<int> ids = parse_detokenize_request(req.body, model_.tok->vocab_size());
+      res.set_content(dump({{"content", model_.tok->decode(ids)}}), "application/json");
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    }
   });
 
   http_->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {

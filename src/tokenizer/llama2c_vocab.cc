@@ -70,7 +70,13 @@ Vocab read_llama2c_vocab(const std::string& path, int vocab_size) {
   check(in.good(), "cannot open tokenizer file " + path);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   check(!in.bad(), "cannot read tokenizer file " + path);
+  return parse_llama2c_vocab(bytes, path, vocab_size);
+}
 
+Vocab parse_llama2c_vocab(const std::string& bytes, const std::string& path, int vocab_size) {
+  check(vocab_size > 0 && vocab_size <= kMaxVocabSize,
+        "tokenizer " + path + ": vocab_size " + std::to_string(vocab_size) +
+            " is out of range (1.." + std::to_string(kMaxVocabSize) + ")");
   ByteReader r(bytes, path);
   Vocab v;
   v.kind = VocabKind::kLlama2c;

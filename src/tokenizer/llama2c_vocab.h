@@ -24,5 +24,7 @@ namespace cascade {
 // read, is truncated, has a negative or oversized piece length, a non-finite
 // score, or holds more or fewer pieces than `vocab_size`.
 Vocab read_llama2c_vocab(const std::string& path, int vocab_size);
+// The same for the file's bytes, already read; `path` only names it in errors.
+Vocab parse_llama2c_vocab(const std::string& bytes, const std::string& path, int vocab_size);
 
 }  // namespace cascade

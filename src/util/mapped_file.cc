@@ -32,13 +32,23 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       throw Error("cannot map '" + path + "': " + std::strerror(e));
     }
     f->data_ = static_cast<const uint8_t*>(p);
+    f->mapped_ = true;
   }
   ::close(fd);
   return f;
 }
 
+std::shared_ptr<MappedFile> MappedFile::from_bytes(const std::string& name, std::vector<uint8_t> bytes) {
+  std::shared_ptr<MappedFile> f(new MappedFile());
+  f->path_ = name;
+  f->bytes_ = std::move(bytes);
+  f->size_ = f->bytes_.size();
+  f->data_ = f->bytes_.empty() ? nullptr : f->bytes_.data();
+  return f;
+}
+
 MappedFile::~MappedFile() {
-  if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+  if (mapped_) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 }  // namespace cascade

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace cascade {
 
@@ -15,6 +16,10 @@ class MappedFile {
  public:
   // Maps `path` read-only. Throws Error if it cannot be opened or mapped.
   static std::shared_ptr<MappedFile> open(const std::string& path);
+  // Holds `bytes` in memory in place of the file `name` (which is only used in
+  // error messages), so that a parser can be fed from memory (fuzzers, tests)
+  // through the same code that reads mapped files.
+  static std::shared_ptr<MappedFile> from_bytes(const std::string& name, std::vector<uint8_t> bytes);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -28,6 +33,8 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   std::string path_;
+  bool mapped_ = false;         // data_ is an mmap of size_ bytes
+  std::vector<uint8_t> bytes_;  // from_bytes: what data_ points into
 };
 
 }  // namespace cascade
