@@ -200,9 +200,9 @@ TEST(Limits, HugeHorizonsAndStateAreRefusedUpfront) {
   Nodes nodes(pki, 1, lim);
   const std::string attn = nodes.attn[0]->address();
   // Over the position cap.
-  std::string e = error_of([&] { nodes.connect(plan(1, 1, 1 << 24), client); });
+  std::string e = error_of([&] { nodes.connect(plan(1, 1, 1 << 20), client); });
   std::printf("[ limits   ] %s\n", e.c_str());
-  expect_has(e, "refused the session: its horizon is 16777216 positions, over this node's limit of 4096 "
+  expect_has(e, "refused the session: its horizon is 1048576 positions, over this node's limit of 4096 "
                 "(--max-positions)");
   // Within it, but its KV cache would be over the session's state limit.
   const Plan wide = plan(1, 1, 4096);
