@@ -6,6 +6,7 @@
 #include <random>
 
 #include "kernels/kernels.h"
+#include "model/loader.h"
 
 namespace cascade::testing {
 
@@ -33,6 +34,16 @@ void expect_matches_plain(const Model& m, Backend& other, const std::vector<int3
     ASSERT_EQ(tp, t2) << "greedy token differs at step " << i;
     tok = tp;
   }
+}
+
+const std::string& stories260k_path() {
+  static const std::string p = shared_path("models/stories260K/stories260K.bin");
+  return p;
+}
+
+const Model& stories260k() {
+  static const LoadedModel lm = load_model(stories260k_path(), {.require_tokenizer = false});
+  return lm.model;
 }
 
 }  // namespace cascade::testing

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
@@ -18,5 +19,10 @@ std::vector<int32_t> random_prompt(int n, int vocab, uint32_t seed);
 // and on `other`, asserting the bar above (gtest failures; returns early on
 // the first one).
 void expect_matches_plain(const Model& m, Backend& other, const std::vector<int32_t>& prompt, int gen);
+
+// The real stories260K checkpoint under ../shared (loaded once, without its
+// tokenizer), which the node-process tests serve.
+const std::string& stories260k_path();
+const Model& stories260k();
 
 }  // namespace cascade::testing

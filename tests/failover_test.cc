@@ -29,15 +29,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const std::string& model_path() {
-  static std::string p = testing::shared_path("models/stories260K/stories260K.bin");
-  return p;
-}
-
-const Model& stories() {
-  static LoadedModel lm = load_model(model_path(), {.require_tokenizer = false});
-  return lm.model;
-}
+const std::string& model_path() { return testing::stories260k_path(); }
+const Model& stories() { return testing::stories260k(); }
 
 // Deadlines short enough that a frozen node is found in ~3 s.
 RemoteClusterOptions quick(const LocalProcessCluster& c) {

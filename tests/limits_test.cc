@@ -31,15 +31,8 @@ namespace {
 
 using testing::random_prompt;
 
-const std::string& model_path() {
-  static std::string p = testing::shared_path("models/stories260K/stories260K.bin");
-  return p;
-}
-
-const Model& stories() {
-  static LoadedModel lm = load_model(model_path(), {.require_tokenizer = false});
-  return lm.model;
-}
+const std::string& model_path() { return testing::stories260k_path(); }
+const Model& stories() { return testing::stories260k(); }
 
 Plan plan(int alpha, int beta, int horizon = 0, Protocol protocol = Protocol::kPrivate) {
   return Plan::make({.alpha = alpha, .beta = beta, .c = 0, .delta = 0, .front_layers = 1, .public_prefix = 1,
@@ -378,6 +371,36 @@ TEST(Limits, IdleSessionsAreClosed) {
   int32_t tok = 5;
   const std::string e = error_of([&] { idle->step(&tok, 1, false, logits); });
   expect_has(e, "idle too long");
+}
+
+// A node serving session after session keeps no channel per past client:
+// each client session calls from an address (port) of its own.
+TEST(Limits, ClosedSessionsLeaveNoClientChannels) {
+  Pki pki;
+  const TlsIdentity client = pki.identity("client");
+  Nodes nodes(pki, 1, {});
+  const Model& m = stories();
+  const auto prompt = random_prompt(10, m.cfg.vocab_size, 8);
+  std::vector<float> logits;
+  auto settle = [&] {  // the reaper frees closed sessions in the background
+    for (int i = 0; i < 200 && (nodes.comp->open_sessions() > 0 || nodes.attn[0]->open_sessions() > 0); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  {
+    auto first = nodes.connect(plan(1, 1), client);
+    first->step(prompt.data(), (int)prompt.size(), false, logits);
+  }
+  settle();
+  const int comp_base = nodes.comp->peer_channels(), attn_base = nodes.attn[0]->peer_channels();
+  for (int i = 0; i < 6; ++i) {
+    auto s = nodes.connect(plan(1, 1), client);
+    s->step(prompt.data(), (int)prompt.size(), false, logits);
+  }
+  settle();
+  EXPECT_EQ(nodes.comp->open_sessions(), 0);
+  EXPECT_EQ(nodes.comp->peer_channels(), comp_base);
+  EXPECT_EQ(nodes.attn[0]->peer_channels(), attn_base);
 }
 
 TEST(Limits, DaemonFlags) {

@@ -280,9 +280,23 @@ void NodeServer::reap() {
       }
     }
     lock.unlock();
+    // Each client session calls from an address of its own: once no open
+    // session names a freed session's client, its channel goes too (a node
+    // serving session after session would otherwise keep one per session).
+    std::set<std::string> clients;
+    for (const auto& s : done)
+      if (auto it = s->book().find({Role::kClient, 0}); it != s->book().end()) clients.insert(it->second);
     for (auto& s : done) release(std::move(s));
+    if (!clients.empty()) {
+      MutexLock l(mu_);
+      for (const auto& [id, s] : sessions_)
+        for (const auto& [peer, address] : s->book()) clients.erase(address);
+      for (const std::string& a : clients) channels_->forget(a);
+    }
     lock.lock();
   }
 }
+
+int NodeServer::peer_channels() const { return channels_->size(); }
 
 }  // namespace cascade

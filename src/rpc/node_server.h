@@ -57,6 +57,8 @@ class NodeServer {
   // host:port actually bound (the port filled in when 0 was asked for).
   const std::string& address() const { return address_; }
   int open_sessions() const;
+  // gRPC channels to peers and clients this node holds (for tests).
+  int peer_channels() const;
   // Bytes of state the open sessions' roles hold now.
   int64_t held_bytes() const;
   // Stops accepting RPCs and frees every session. Idempotent.

@@ -51,6 +51,16 @@ void PeerChannels::connect_soon(const std::string& address) {
   stubs(address).channel->GetState(/*try_to_connect=*/true);
 }
 
+void PeerChannels::forget(const std::string& address) {
+  MutexLock lock(mu_);
+  stubs_.erase(address);
+}
+
+int PeerChannels::size() {
+  MutexLock lock(mu_);
+  return (int)stubs_.size();
+}
+
 std::unique_ptr<grpc::ClientContext> PeerChannels::context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + opts_.rpc_deadline);

@@ -47,6 +47,11 @@ class PeerChannels {
   // A context with the link's deadline, for unary RPCs.
   std::unique_ptr<grpc::ClientContext> context() const;
   const LinkOptions& options() const { return opts_; }
+  // Drops the channel to `address`. The caller guarantees that nothing will
+  // use a stub of it obtained before (no session sends there any more);
+  // calls already made keep their own reference to the channel.
+  void forget(const std::string& address);
+  int size();  // channels held
 
  private:
   std::shared_ptr<grpc::ChannelCredentials> creds_;
