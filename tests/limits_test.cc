@@ -88,14 +88,7 @@ struct Nodes {
   std::vector<std::unique_ptr<NodeServer>> attn;
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 // OpenSession on `address` for `self`, sent by `tls`'s owner as a hostile
 // client would: one RPC, no client server behind the address map.

@@ -298,14 +298,7 @@ TlsIdentity foreign_identity() {
   return {ca.cert_pem, leaf.cert_pem, leaf.key_pem};
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 

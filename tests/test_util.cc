@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "util/error.h"
+
 namespace cascade::testing {
 
 std::string shared_path(const std::string& rel) {
@@ -47,6 +49,15 @@ float max_abs_diff(const float* a, const std::vector<float>& b) { return max_abs
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   return max_abs_diff(a.data(), b.data(), std::min(a.size(), b.size()));
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace cascade::testing

@@ -1,6 +1,7 @@
 // Helpers shared by the tests: where the shared models live.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,5 +19,8 @@ std::string temp_dir();
 float max_abs_diff(const float* a, const std::vector<float>& b);
 // The same over two vectors; a gtest failure when their sizes differ.
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+
+// The message of the cascade::Error `f` throws, or "no error".
+std::string error_of(const std::function<void()>& f);
 
 }  // namespace cascade::testing

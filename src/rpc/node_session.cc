@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "nodes/attn_node.h"
+#include "nodes/comp_node.h"
 #include "util/error.h"
 
 namespace cascade {

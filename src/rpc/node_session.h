@@ -18,8 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "nodes/attn_node.h"
-#include "nodes/comp_node.h"
+#include "nodes/role.h"
 #include "rpc/peer_link.h"
 #include "util/mutex.h"
 
