@@ -210,9 +210,12 @@ TEST(RecordedAudit, EveryRoleAndCoalitionsWithBaselines) {
     const RecordedParty& pa = r.parties[i];
     EXPECT_EQ(pa.chosen_by, "node");
     if (pa.members[0].role == Role::kComp) {
-      ASSERT_EQ(pa.attacks.size(), 2u);
+      ASSERT_EQ(pa.attacks.size(), 3u);
       EXPECT_EQ(pa.attacks[0].attack, "partial");
       EXPECT_EQ(pa.attacks[1].attack, "rows_only");
+      EXPECT_EQ(pa.attacks[2].attack, "own_rows");
+      // Its rows imply o_t: at least its own positions, like rows_only.
+      EXPECT_GE(pa.attacks[2].recovered, pa.attacks[1].covered_positions) << pa.name;
       EXPECT_GE(pa.attacks[0].recovered, pa.attacks[1].covered_positions) << pa.name;
       EXPECT_EQ(pa.attacks[0].head_recovered, pa.attacks[0].head_positions) << pa.name << ": client head";
     } else {

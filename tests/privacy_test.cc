@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "attacks/masked_attn_attack.h"
@@ -117,6 +118,35 @@ TEST(PrivateProtocol, CompNodeViewReplaysItsRows) {
   }
 }
 
+// What a CompNode's residual rows imply (h_mid − h = W_o·o_t + b_o) is the
+// merged output it received: the private protocol tells it nothing its own
+// rows do not. Both views hold the same rows and blocks.
+TEST(PrivateProtocol, OwnRowsImplyTheMergedOutput) {
+  const Plan plan = Plan::make(PlanSpec{}, model().cfg);
+  const auto p = prompts(1, 9)[0];
+  RecordedRun run = record_run(model(), plan, p, 1);
+  const auto& c = model().cfg;
+  for (int r = 0; r < plan.alpha(); ++r) {
+    CompNodeView v = private_comp_view(model(), plan, inbox(run, {Role::kComp, r}), r, run.secret);
+    ASSERT_EQ(v.own_row_attn.size(), v.view.attn.size()) << "comp" << r;
+    ASSERT_FALSE(v.own_row_attn.empty());
+    std::map<std::pair<int, int>, const AttnObservation*> received;
+    for (const AttnObservation& ob : v.view.attn) received[{ob.layer, ob.query_pos}] = &ob;
+    for (const AttnObservation& got : v.own_row_attn) {
+      ASSERT_TRUE(received.count({got.layer, got.query_pos})) << "block " << got.layer << " row " << got.query_pos;
+      const AttnObservation& want = *received[{got.layer, got.query_pos}];
+      EXPECT_EQ(got.key_pos, want.key_pos);
+      EXPECT_EQ(got.lse, want.lse);
+      float worst = 0, scale = 0;
+      for (int j = 0; j < c.q_dim(); ++j) {
+        worst = std::max(worst, std::fabs(got.out[j] - want.out[j]));
+        scale = std::max(scale, std::fabs(want.out[j]));
+      }
+      EXPECT_LT(worst, 1e-4 * std::max(1.0f, scale)) << "comp" << r << " block " << got.layer << " row " << got.query_pos;
+    }
+  }
+}
+
 // A CompNode pooled with an AttnNode holds the secret and unmasks what the
 // AttnNode got: its q rows in the clear, and, at a merger, the other
 // shards' partials of its query shard (the paper protocol's leak for those
@@ -175,6 +205,10 @@ TEST(PrivateProtocol, RecordedAuditAttacksEveryRole) {
       EXPECT_EQ(pa.attacks[0].attack, "partial");
       // At least the positions of its own rows (h^F gives them away).
       EXPECT_GE(pa.attacks[0].recovered, pa.attacks[1].covered_recovered) << pa.name;
+      // Its rows alone imply what it received: own_rows is the same attack
+      // on the same observations (up to the solve's rounding).
+      ASSERT_EQ(pa.attacks[2].attack, "own_rows");
+      EXPECT_NEAR(pa.attacks[2].recovered, pa.attacks[0].recovered, 1) << pa.name;
     } else {
       ASSERT_EQ(pa.attacks.size(), 1u);
       EXPECT_EQ(pa.attacks[0].attack, "masked_scores");

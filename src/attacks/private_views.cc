@@ -1,5 +1,7 @@
 #include "attacks/private_views.h"
 
+#include "attacks/own_rows.h"
+
 #include <cmath>
 #include <limits>
 #include <map>
@@ -13,8 +15,7 @@ namespace cascade::attacks {
 CompNodeView private_comp_view(const Model& m, const Plan& plan, const std::vector<Message>& received, int comp,
                                const std::string& secret) {
   const auto& c = m.cfg;
-  const int qd = c.q_dim(), H = c.n_heads, hd = c.head_dim, kvd = c.kv_dim();
-  const int group = c.n_heads / c.n_kv_heads;
+  const int qd = c.q_dim(), H = c.n_heads, kvd = c.kv_dim();
   const std::string who = "comp" + std::to_string(comp);
   check(plan.is_private(), who + ": private_comp_view needs a private-protocol plan");
   const AttnMask mask(c, secret);
@@ -30,22 +31,7 @@ CompNodeView private_comp_view(const Model& m, const Plan& plan, const std::vect
         check(rt != row_of.end(), who + ": a merged output for a row it does not own");
         const int r = rt->second;
         mask.unmask_out(l, plan.shard_of(t), mm->rows.data() + i * H * w, 1, o + (size_t)r * qd);
-        AttnObservation ob;
-        ob.layer = l;
-        ob.query_pos = t;
-        ob.normalized = true;
-        for (int s = 0; s <= t; ++s) ob.key_pos.push_back(s);
-        ob.q.assign(q + (size_t)r * qd, q + (size_t)(r + 1) * qd);
-        ob.out.assign(o + (size_t)r * qd, o + (size_t)(r + 1) * qd);
-        ob.lse.resize(H);  // the reference scale: the row's own score per head
-        for (int hh = 0; hh < H; ++hh) {
-          const float* qh = q + (size_t)r * qd + (size_t)hh * hd;
-          const float* kh = k + (size_t)r * kvd + (size_t)(hh / group) * hd;
-          double dot = 0;
-          for (int j = 0; j < hd; ++j) dot += (double)qh[j] * kh[j];
-          ob.lse[hh] = (float)(dot / std::sqrt((double)hd));
-        }
-        obs.push_back(std::move(ob));
+        obs.push_back(normalized_observation(c, l, t, q + (size_t)r * qd, k + (size_t)r * kvd, o + (size_t)r * qd));
       }
   };
   return comp_view(m, plan, received, comp, MsgType::kMerged, (size_t)H * w, 0, attend);

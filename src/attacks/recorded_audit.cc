@@ -29,17 +29,23 @@ std::vector<Message> inbox_of(const AuditSession& s, const NodeId& n) {
 // What node n learned, in the attacks' terms. Private protocol: a CompNode
 // unmasks what it gets; an AttnNode's rows are usable as rows only with the
 // secret (`with_secret`: it pools with a CompNode), and empty otherwise (its
-// attack is masked_attn_attack on the inbox).
+// attack is masked_attn_attack on the inbox). own_rows, for a CompNode: what
+// its rows alone tell it (CompNodeView::own_row_attn, and the rows).
 ReceivedView view_of(const Model& m, const Plan& plan, const AuditSession& s, const NodeId& n,
-                     const CompConverter& conv, const AttnConverter& aconv, bool with_secret) {
+                     const CompConverter& conv, const AttnConverter& aconv, bool with_secret,
+                     ReceivedView* own_rows = nullptr) {
   const std::vector<Message> inbox = inbox_of(s, n);
   check(n.role != Role::kClient, "audit_recorded: the client is trusted and is not audited");
+  auto comp = [&](CompNodeView cv) {
+    if (own_rows) *own_rows = ReceivedView{std::move(cv.own_row_attn), cv.view.rows};
+    return std::move(cv.view);
+  };
   if (plan.is_private()) {
     check(!s.secret.empty(), "audit_recorded: a private-protocol session needs its secret");
-    if (n.role == Role::kComp) return private_comp_view(m, plan, inbox, n.index, s.secret).view;
+    if (n.role == Role::kComp) return comp(private_comp_view(m, plan, inbox, n.index, s.secret));
     return with_secret ? unmasked_attn_view(m, plan, inbox, n.index, s.secret) : ReceivedView{};
   }
-  if (n.role == Role::kComp) return conv(m, plan, inbox, n.index).view;
+  if (n.role == Role::kComp) return comp(conv(m, plan, inbox, n.index));
   return ReceivedView{{}, aconv(m, plan, inbox, n.index)};
 }
 
@@ -148,11 +154,13 @@ RecordedAuditReport audit_recorded(const Model& m, const Plan& plan, const std::
           hits[i][si] = tally(t, r.guess, &covered, s, pp, head);
           continue;
         }
-        ReceivedView v = view_of(m, plan, s, nodes[i], conv, aconv, false);
+        ReceivedView own;
+        ReceivedView v = view_of(m, plan, s, nodes[i], conv, aconv, false, &own);
         if (nodes[i].role == Role::kComp) {
           hits[i][si] = run(v, s, true, tally_named(pa.attacks, "partial"));
           if (opts.no_prior) run(v, s, false, tally_named(pa.attacks, "partial_no_prior"));
           run(ReceivedView{{}, v.rows}, s, true, tally_named(pa.attacks, "rows_only"));
+          run(own, s, true, tally_named(pa.attacks, "own_rows"));
         } else {
           hits[i][si] = run(v, s, true, tally_named(pa.attacks, "rows"));
         }

@@ -5,9 +5,11 @@
 //   CompNode r   "partial"           partial_attack on its attention results and its own rows,
 //                                    candidates in the model's order (the prior);
 //                "partial_no_prior"  the same in token-id order;
-//                "rows_only"         its own rows alone (h^F received; q, k, v replayed at every
-//                                    block), gaps filled by the prior: what it would learn if it
-//                                    got only the merged attention output of its rows;
+//                "rows_only"         its q, k, v rows and h^F alone, without the attention output:
+//                                    a weaker reference than any real CompNode, which must hold o_t;
+//                "own_rows"          its own rows at every block, o_t included, solved from the
+//                                    residuals (h_mid − h = W_o·o_t + b_o; own_rows.h): what
+//                                    computing its rows alone tells it, whatever the messages;
 //   AttnNode     "rows"              paper: its q, k, v rows at every block (partial_attack with rows only);
 //                "masked_scores"     private: masked_attn_attack on the scores its masked rows give;
 //   coalitions   "joint"             partial_attack on the members' views concatenated. Private

@@ -1,5 +1,7 @@
 #include "attacks/recorded_views.h"
 
+#include "attacks/own_rows.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,18 +15,23 @@ namespace cascade::attacks {
 
 void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t>& pos, std::vector<float>& h,
                       const std::function<void(int, const float*, const float*, const float*, float*)>& attend,
-                      const std::function<void(int, const float*, const float*, const float*)>& rows) {
+                      const std::function<void(int, const float*, const float*, const float*)>& rows,
+                      const std::function<void(int, const float*, const float*)>& residual) {
   const auto& c = m.cfg;
   const int n = (int)pos.size();
   check(h.size() == (size_t)n * c.dim, "replay_comp_rows: rows have the wrong size");
   RowScratch s;
   std::vector<float> q((size_t)n * c.q_dim()), k((size_t)n * c.kv_dim()), v((size_t)n * c.kv_dim()),
       o((size_t)n * c.q_dim());
+  std::vector<float> h_in;
   for (int l = first_layer; l < c.n_layers; ++l) {
     block_qkv(m, l, h.data(), pos.data(), n, q.data(), k.data(), v.data(), s);
     if (rows) rows(l, q.data(), k.data(), v.data());
     attend(l, q.data(), k.data(), v.data(), o.data());
-    block_finish(m, l, h.data(), o.data(), n, s);
+    if (residual) h_in = h;
+    block_attn_out(m, l, h.data(), o.data(), n, s);
+    if (residual) residual(l, h_in.data(), h.data());
+    block_ffn(m, l, h.data(), n, s);
   }
 }
 
@@ -37,6 +44,7 @@ CompNodeView comp_view(const Model& m, const Plan& plan, const std::vector<Messa
   std::map<int32_t, const Message*> hidden;
   std::map<std::pair<int32_t, int>, std::vector<const Message*>> results;
   CompNodeView view;
+  const OutputFromRows from_rows(m);
   for (const Message& msg : received) {
     check(msg.to == NodeId{Role::kComp, comp}, who + ": a recorded message addressed to another node");
     if (msg.type == MsgType::kHidden) {
@@ -71,14 +79,25 @@ CompNodeView comp_view(const Model& m, const Plan& plan, const std::vector<Messa
                                      std::to_string(s) + " block " + std::to_string(l));
       attend(it->second, row_of, l, q, k, v, o, view.view.attn);
     };
+    std::vector<float> q_l, k_l;  // this block's q and k rows, for own_row_attn's reference scale
     auto rows = [&](int l, const float* q, const float* k, const float* v) {
+      q_l.assign(q, q + (size_t)n * qd);
+      k_l.assign(k, k + (size_t)n * kvd);
       for (int i = 0; i < n; ++i) {
         view.view.rows.push_back({pos[i], l, 'q', std::vector<float>(q + i * qd, q + (i + 1) * qd)});
         view.view.rows.push_back({pos[i], l, 'k', std::vector<float>(k + i * kvd, k + (i + 1) * kvd)});
         view.view.rows.push_back({pos[i], l, 'v', std::vector<float>(v + i * kvd, v + (i + 1) * kvd)});
       }
     };
-    replay_comp_rows(m, plan.front_layers(), pos, h, step_attend, rows);
+    auto residual = [&](int l, const float* h_in, const float* h_mid) {
+      std::vector<float> o(qd);
+      for (int i = 0; i < n; ++i) {
+        from_rows.solve(l, h_in + (size_t)i * c.dim, h_mid + (size_t)i * c.dim, o.data());
+        view.own_row_attn.push_back(
+            normalized_observation(c, l, pos[i], q_l.data() + (size_t)i * qd, k_l.data() + (size_t)i * kvd, o.data()));
+      }
+    };
+    replay_comp_rows(m, plan.front_layers(), pos, h, step_attend, rows, residual);
   }
   std::sort(view.own_positions.begin(), view.own_positions.end());
   return view;

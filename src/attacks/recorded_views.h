@@ -29,6 +29,9 @@ struct CompNodeView {
   std::vector<int> own_positions;  // ascending
   ReceivedView view;               // every attention result it learned; its own rows:
                                    // h^F as received, q, k, v of every block
+  std::vector<AttnObservation> own_row_attn;  // o_t of each own row and block solved from
+                                   // its residual rows (own_rows.h), as normalized
+                                   // observations: what computing its rows alone tells it
   int n_positions = 0;             // positions of the session (the last step's end)
 };
 
@@ -36,11 +39,13 @@ struct CompNodeView {
 // on h (the h^F rows, replaced by the output of the last block), then
 // attend(layer, q, k, v, o) fills the merged attention output o [n][q_dim]
 // from what the node received, then block_finish. Calls rows(layer, q, k, v)
-// after each block_qkv, for blocks [F, L). A private-mode converter calls
-// it with its own attend().
+// after each block_qkv and residual(layer, h, h_mid) after the attention
+// output is added (h_mid = h + W_o·o + b_o), for blocks [F, L). A
+// private-mode converter calls it with its own attend().
 void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t>& pos, std::vector<float>& h,
                       const std::function<void(int layer, const float* q, const float* k, const float* v, float* o)>& attend,
-                      const std::function<void(int layer, const float* q, const float* k, const float* v)>& rows);
+                      const std::function<void(int layer, const float* q, const float* k, const float* v)>& rows,
+                      const std::function<void(int layer, const float* h, const float* h_mid)>& residual = {});
 
 // A CompNode's view of a session, for any protocol: its inbox is split into
 // h^F rows per step and attention results (`result_type` messages, row_width
@@ -48,7 +53,8 @@ void replay_comp_rows(const Model& m, int first_layer, const std::vector<int32_t
 // own positions and h^F rows are recorded, its rows are replayed through
 // every block (replay_comp_rows) with `attend` filling o from the step's
 // results of that block (row_of: position → row; attend also records the
-// AttnObservations), and the q, k, v rows are recorded. Throws Error on a
+// AttnObservations), and the q, k, v rows are recorded, as are the
+// observations its residual rows imply (own_row_attn). Throws Error on a
 // message of another kind or size, or a block with no results.
 using StepAttend = std::function<void(const std::vector<const Message*>& results, const std::map<int32_t, int>& row_of,
                                       int layer, const float* q, const float* k, const float* v, float* o,

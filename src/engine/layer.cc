@@ -81,12 +81,23 @@ void block_qkv(const Model& m, int layer, const float* h, const int32_t* pos, in
 }
 
 void block_finish(const Model& m, int layer, float* h, const float* o, int n, RowScratch& s) {
+  block_attn_out(m, layer, h, o, n, s);
+  block_ffn(m, layer, h, n, s);
+}
+
+void block_attn_out(const Model& m, int layer, float* h, const float* o, int n, RowScratch& s) {
+  const auto& c = m.cfg;
+  const auto& w = m.layers[layer];
+  s.ensure(c, n);
+  project(s.xb2.data(), o, w.wo, w.wo_q, w.bo, n, c.q_dim(), c.dim, w.wo_panels);
+  add_rows(h, s.xb2.data(), (int64_t)n * c.dim);
+}
+
+void block_ffn(const Model& m, int layer, float* h, int n, RowScratch& s) {
   const auto& c = m.cfg;
   const auto& w = m.layers[layer];
   s.ensure(c, n);
   const int64_t rows_d = (int64_t)n * c.dim, rows_h = (int64_t)n * c.hidden_dim;
-  project(s.xb2.data(), o, w.wo, w.wo_q, w.bo, n, c.q_dim(), c.dim, w.wo_panels);
-  add_rows(h, s.xb2.data(), rows_d);
   norm_rows(m, s.xb.data(), h, w.ffn_norm, w.ffn_norm_b, n);
   if (c.arch == Arch::kGPT2) {
     project(s.hb.data(), s.xb.data(), w.w_up, w.w_up_q, w.b_up, n, c.dim, c.hidden_dim, w.w_up_panels);

@@ -40,8 +40,11 @@ void block_qkv(const Model& m, int layer, const float* h, const int32_t* pos, in
                float* k, float* v, RowScratch& s);
 
 // h += W_o·o (+ b_o); then h += MLP(norm(h)). o[n][q_dim] is the merged
-// attention output of the same rows.
+// attention output of the same rows. block_finish is block_attn_out, then
+// block_ffn; the halves exist for replays that need the middle residual.
 void block_finish(const Model& m, int layer, float* h, const float* o, int n, RowScratch& s);
+void block_attn_out(const Model& m, int layer, float* h, const float* o, int n, RowScratch& s);
+void block_ffn(const Model& m, int layer, float* h, int n, RowScratch& s);
 
 // logits[n][vocab] = LM head of the final-normed rows h[n][dim].
 void final_logits(const Model& m, const float* h, int n, float* logits, RowScratch& s);
