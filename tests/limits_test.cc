@@ -114,15 +114,6 @@ grpc::Status open_raw(const std::string& address, const TlsIdentity& tls, const 
   return ch.stub(address).OpenSession(ctx.get(), s, &ack);
 }
 
-grpc::Status close_raw(const std::string& address, const TlsIdentity& tls, uint64_t session) {
-  PeerChannels ch(channel_credentials(tls), {.rpc_deadline = std::chrono::seconds(5)});
-  auto ctx = ch.context();
-  wire::SessionRef ref;
-  ref.set_session(session);
-  wire::Ack ack;
-  return ch.stub(address).CloseSession(ctx.get(), ref, &ack);
-}
-
 grpc::Status deliver(const std::string& address, const Message& m, const TlsIdentity& tls) {
   wire::Envelope env;
   to_wire(m, &env);
@@ -498,7 +489,7 @@ TEST(Certificates, OnlyClientCertificatesOpenSessions) {
   Pki pki;
   Nodes nodes(pki, 1);
   const Plan p = plan(1, 1);
-  for (const std::string& name : {"comp0", "attn0", "attn1", "intruder"}) {
+  for (const std::string name : {"comp0", "attn0", "attn1", "intruder"}) {
     const grpc::Status st = open_raw(nodes.attn[0]->address(), pki.identity(name), p, {Role::kAttn, 0}, 9);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << name << ": " << st.error_message();
     expect_has(st.error_message(), "came over TLS as '" + name + "'; its certificate must be named 'client'");

@@ -102,7 +102,9 @@ void expect_same(const Message& a, const Message& b) {
   ASSERT_EQ(a.rows.size(), b.rows.size());
   // Bitwise (NaN == NaN). memcmp's pointers must not be null even for 0
   // bytes, and an empty vector's data() may be (UBSan: nonnull-attribute).
-  if (!a.rows.empty()) EXPECT_EQ(std::memcmp(a.rows.data(), b.rows.data(), 4 * a.rows.size()), 0);
+  if (!a.rows.empty()) {
+    EXPECT_EQ(std::memcmp(a.rows.data(), b.rows.data(), 4 * a.rows.size()), 0);
+  }
   EXPECT_EQ(a.k, b.k);
   EXPECT_EQ(a.v, b.v);
   EXPECT_EQ(a.lse, b.lse);
